@@ -1,0 +1,199 @@
+"""The Problem contract: what every problem offers to solvers and to the harness.
+
+A problem is a frozen dataclass of validated parameters (see :mod:`problems.parameters`).  Its
+methods accept either NumPy arrays or torch tensors of shape ``(..., d)`` and answer in the same
+library, so a grid solver, a neural solver and the harness all evaluate the same formulas.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from .parameters import Parametrized, param
+
+__all__ = ["Problem", "GridHint", "Invariants", "Reference", "xp_of", "dim_param"]
+
+
+def xp_of(x: Any):
+    """The array library of ``x``: ``torch`` for tensors, else ``numpy``."""
+    return torch if isinstance(x, torch.Tensor) else np
+
+
+def dim_param(default: int, fixed: bool = False, hint: str = "") -> Any:
+    """The dimension parameter ``d``, optionally fixed for one-dimensional presets."""
+    return param(default, "dimension of configuration space", lo=1, hi=4096,
+                 fixed=fixed, fixed_hint=hint)
+
+
+@dataclass(frozen=True)
+class GridHint:
+    """Physical scales a grid-based method needs; physics only, no solver settings.
+
+    Attributes
+    ----------
+    lo, hi : tuple of float
+        A box per coordinate outside which |psi|^2 stays negligible on [0, T] (margin included).
+    k_max : float
+        The largest wavenumber (1/length) with non-negligible amplitude on [0, T].
+    e_spread : float
+        The spread of occupied energies, which sets how fast relative phases turn.
+    """
+
+    lo: tuple[float, ...]
+    hi: tuple[float, ...]
+    k_max: float
+    e_spread: float
+
+
+@dataclass(frozen=True)
+class Invariants:
+    """Exact statements a solution must satisfy, usable where no reference solution exists.
+
+    ``zero_mean``: every <x_i> is 0 at all times.  ``com_var``: the exact, constant variance of
+    the mean coordinate (1/d) sum_i x_i.  ``energy``: the exact conserved energy, if known.
+    """
+
+    zero_mean: bool = False
+    com_var: float | None = None
+    energy: float | None = None
+    energy_conserved: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"zero_mean": self.zero_mean, "com_var": self.com_var, "energy": self.energy,
+                "energy_conserved": self.energy_conserved}
+
+
+class Reference:
+    """What is known about a problem's true solution.
+
+    ``kind`` is ``"exact"`` (closed form), ``"grid"`` (a converged cached grid solution) or
+    ``"invariants"`` (no solution, only :attr:`invariants`).  Observable methods take a 1-D array
+    of times and return arrays over those times; they exist when :attr:`has_observables`.
+    Velocities ``u``, ``v`` and exact samples exist when :attr:`has_velocities` /
+    :attr:`has_samples`.
+    """
+
+    kind: str = "invariants"
+    has_observables: bool = False
+    has_velocities: bool = False
+    has_samples: bool = False
+
+    def __init__(self, invariants: Invariants):
+        self.invariants = invariants
+
+    def _missing(self, what: str):
+        raise NotImplementedError(f"a reference of kind {self.kind!r} has no {what}")
+
+    def mean(self, times: np.ndarray) -> np.ndarray:
+        """Per-coordinate means, shape ``(T, d)``."""
+        self._missing("means")
+
+    def var(self, times: np.ndarray) -> np.ndarray:
+        """Per-coordinate variances, shape ``(T, d)``."""
+        self._missing("variances")
+
+    def com_var(self, times: np.ndarray) -> np.ndarray:
+        """Variance of the mean coordinate (1/d) sum_i x_i, shape ``(T,)``."""
+        self._missing("centre-of-mass variance")
+
+    def marginal_cdf(self, coord: int, x: np.ndarray, times: np.ndarray) -> np.ndarray:
+        """CDF of coordinate ``coord``'s marginal at points ``x``, shape ``(T, len(x))``."""
+        self._missing("marginals")
+
+    def u(self, x, t: float):
+        """Osmotic velocity (hbar/2m) grad log rho at points ``x`` (..., d)."""
+        self._missing("osmotic velocity")
+
+    def v(self, x, t: float):
+        """Current velocity (hbar/m) grad S at points ``x`` (..., d)."""
+        self._missing("current velocity")
+
+    def sample(self, n: int, times: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Exact samples of |psi(., t)|^2, shape ``(T, n, d)``."""
+        self._missing("samples")
+
+
+class Problem(Parametrized):
+    """Base class of problems: subclasses are frozen dataclasses declaring ``d``, ``hbar``,
+    ``mass``, ``t_final`` and their own parameters with :func:`~problems.parameters.param`.
+
+    Subclasses implement the potential and its gradient, the initial state (``log_rho0``,
+    ``phase0``, ``u0``, ``v0``, ``sample_x0``), :meth:`grid_hint` and :meth:`reference`.
+    """
+
+    kind: ClassVar[str] = "problem"
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    #: False when V depends on t (grid solvers that factorise once must then decline).
+    static_potential: ClassVar[bool] = True
+
+    d: int
+    hbar: float
+    mass: float
+    t_final: float
+
+    def spec(self) -> dict[str, Any]:
+        """A stable, JSON-serialisable description: the name and every parameter."""
+        return {"name": self.name, "params": self.params()}
+
+    # --- the equation -------------------------------------------------------------------
+    def potential(self, x, t: float = 0.0):
+        """V(x, t) for points ``x`` of shape (..., d); returns shape (...)."""
+        raise NotImplementedError
+
+    def grad_potential(self, x, t: float = 0.0):
+        """grad V(x, t), shape (..., d)."""
+        raise NotImplementedError
+
+    # --- the initial state ----------------------------------------------------------------
+    def log_rho0(self, x):
+        """log |psi0(x)|^2 (normalised), shape (...)."""
+        raise NotImplementedError
+
+    def phase0(self, x):
+        """S0(x) with psi0 = sqrt(rho0) exp(i S0), shape (...)."""
+        raise NotImplementedError
+
+    def psi0(self, x):
+        """The initial wave function, complex, shape (...)."""
+        xp = xp_of(x)
+        return xp.exp(0.5 * self.log_rho0(x) + 1j * self.phase0(x))
+
+    def u0(self, x):
+        """Initial osmotic velocity (hbar/2m) grad log rho0, shape (..., d)."""
+        raise NotImplementedError
+
+    def v0(self, x):
+        """Initial current velocity (hbar/m) grad S0, shape (..., d)."""
+        raise NotImplementedError
+
+    def sample_x0(self, n: int, rng, dtype=None):
+        """``n`` samples of |psi0|^2, shape (n, d).
+
+        ``rng`` is a ``numpy.random.Generator`` (returns NumPy) or a ``torch.Generator``
+        (returns a tensor on the generator's device, of ``dtype`` or torch's default).
+        """
+        raise NotImplementedError
+
+    # --- what is known about the solution ------------------------------------------------
+    def grid_hint(self) -> GridHint:
+        """Box and scales for grids (see :class:`GridHint`)."""
+        raise NotImplementedError
+
+    def reference(self) -> Reference:
+        """The exact or cached solution, or the invariants that hold."""
+        raise NotImplementedError
+
+
+def standard_normal(n: int, d: int, rng, dtype=None):
+    """Standard normal draws of shape (n, d) from a NumPy or torch generator."""
+    if isinstance(rng, torch.Generator):
+        return torch.randn((n, d), generator=rng, device=rng.device,
+                           dtype=dtype or torch.get_default_dtype())
+    if isinstance(rng, np.random.Generator):
+        return rng.standard_normal((n, d))
+    raise TypeError(f"rng must be a numpy.random.Generator or torch.Generator, got {type(rng)!r}")

@@ -1,0 +1,222 @@
+"""Interacting one-dimensional bosons in a harmonic trap.
+
+V(x) = sum_i 1/2 m omega^2 x_i^2 + g / (2 sqrt(2 pi s2)) sum_{i<j} exp(-(x_i - x_j)^2 / (2 s2)),
+psi0 = the ground state of the trap without interaction: |psi0|^2 = N(0, hbar/(2 m omega) I).
+
+No closed form exists; for d <= 3 the reference is a converged Crank–Nicolson solution cached on
+disk.  For every d the interaction depends only on differences, so the centre of mass
+(1/d) sum_i x_i is a free oscillator of mass d m started in its ground state: every <x_i> = 0 and
+Var((1/d) sum_i x_i) = hbar / (2 d m omega) for all t.  The energy is conserved, and at t = 0 it is
+exactly d hbar omega / 2 + C(d, 2) g / (2 sqrt(2 pi s2)) / sqrt(1 + 2 sigma0^2 / s2).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import cache
+from .base import GridHint, Invariants, Problem, Reference, dim_param, standard_normal, xp_of
+from .parameters import param
+from .propagator import GridSolution, grid_memory_bytes, plan_grid, propagate
+
+__all__ = ["Bosons", "BosonReference"]
+
+#: Grid references are computed up to this dimension; beyond it only invariants hold.
+GRID_MAX_D = 3
+#: Settings of the reference grid (finer than the crank_nicolson solver's defaults).
+REFERENCE_GRID = {"points_per_wavelength": 6.0, "phase_step": 0.004, "order": 8, "rtol": 1e-10}
+#: Bumped when the propagator changes in a way that alters cached results.
+ENGINE_VERSION = 1
+#: Tail allowance, in ground-state standard deviations, beyond the classical turning point.
+TAIL_SDS = 6.0
+#: k_max adds the ground state's spectral width out to this many of its standard deviations.
+ENVELOPE_SDS = 6.0
+
+
+@dataclass(frozen=True)
+class Bosons(Problem):
+    """d identical bosons on a line, Gaussian pair repulsion, trap ground state at t = 0.
+
+    Parameters
+    ----------
+    d : int
+        Number of particles (each one-dimensional), so the configuration space is R^d.
+    hbar, mass, omega : float
+        Planck's constant, particle mass, trap frequency (all > 0).
+    g : float
+        Interaction strength (>= 0: repulsive or none).
+    s2 : float
+        Variance of the Gaussian interaction kernel (its range squared).
+    t_final : float
+        Final time T.
+    """
+
+    name = "bosons"
+    description = "d interacting 1-D bosons in a trap (grid reference for d<=3, invariants for all d)"
+
+    d: int = dim_param(2)
+    hbar: float = param(0.1, "reduced Planck constant", lo=0.0, lo_open=True)
+    mass: float = param(1.0, "particle mass", lo=0.0, lo_open=True)
+    omega: float = param(1.0, "trap frequency", lo=0.0, lo_open=True)
+    g: float = param(1.0, "interaction strength (repulsive)", lo=0.0)
+    s2: float = param(0.1, "variance of the Gaussian interaction kernel", lo=0.0, lo_open=True)
+    t_final: float = param(1.0, "final time T", lo=0.0, lo_open=True)
+
+    @property
+    def sigma0_sq(self) -> float:
+        """Variance per coordinate of the initial state, hbar / (2 m omega)."""
+        return self.hbar / (2 * self.mass * self.omega)
+
+    @property
+    def coupling(self) -> float:
+        """The prefactor g / (2 sqrt(2 pi s2)) of each pair's Gaussian."""
+        return self.g / (2 * math.sqrt(2 * math.pi * self.s2))
+
+    def interaction_energy0(self) -> float:
+        """<sum of pair terms> at t = 0: each x_i - x_j ~ N(0, 2 sigma0^2)."""
+        pairs = self.d * (self.d - 1) / 2
+        return pairs * self.coupling / math.sqrt(1 + 2 * self.sigma0_sq / self.s2)
+
+    def exact_energy(self) -> float:
+        return self.d * self.hbar * self.omega / 2 + self.interaction_energy0()
+
+    # --- the equation --------------------------------------------------------------------
+    def _pair_differences(self, x):
+        return x[..., :, None] - x[..., None, :]
+
+    def potential(self, x, t: float = 0.0):
+        xp = xp_of(x)
+        trap = 0.5 * self.mass * self.omega**2 * (x**2).sum(-1)
+        if self.d == 1:
+            return trap
+        kernel = xp.exp(-self._pair_differences(x) ** 2 / (2 * self.s2))
+        # the sum over all ordered pairs counts each i<j twice and adds d ones on the diagonal
+        pairs = (kernel.sum((-1, -2)) - self.d) / 2
+        return trap + self.coupling * pairs
+
+    def grad_potential(self, x, t: float = 0.0):
+        xp = xp_of(x)
+        trap = self.mass * self.omega**2 * x
+        if self.d == 1:
+            return trap
+        diff = self._pair_differences(x)
+        kernel = xp.exp(-diff**2 / (2 * self.s2))
+        return trap - (self.coupling / self.s2) * (kernel * diff).sum(-1)
+
+    # --- the initial state ------------------------------------------------------------------
+    def log_rho0(self, x):
+        s2 = self.sigma0_sq
+        return -(x**2).sum(-1) / (2 * s2) - 0.5 * self.d * math.log(2 * math.pi * s2)
+
+    def phase0(self, x):
+        return 0.0 * x.sum(-1)
+
+    def u0(self, x):
+        # (hbar / 2m) * (-x / sigma0^2) = -omega x
+        return -self.omega * x
+
+    def v0(self, x):
+        return 0.0 * x
+
+    def sample_x0(self, n: int, rng, dtype=None):
+        return math.sqrt(self.sigma0_sq) * standard_normal(n, self.d, rng, dtype)
+
+    # --- the solution ---------------------------------------------------------------------
+    def grid_hint(self) -> GridHint:
+        energy = self.exact_energy()
+        sd = math.sqrt(self.sigma0_sq)
+        # with g >= 0 every energy term is non-negative, so 1/2 m omega^2 x_i^2 <= E classically
+        half = math.sqrt(2 * energy / (self.mass * self.omega**2)) + TAIL_SDS * sd
+        k_max = math.sqrt(2 * self.mass * energy) / self.hbar + ENVELOPE_SDS / (2 * sd)
+        # trap energy spread (Wigner) per coordinate is hbar omega / (2 sqrt 2); the interaction's
+        # spread is bounded by its size
+        e_spread = math.sqrt(self.d * (self.hbar * self.omega) ** 2 / 4
+                             + self.interaction_energy0() ** 2)
+        return GridHint(lo=(-half,) * self.d, hi=(half,) * self.d, k_max=k_max, e_spread=e_spread)
+
+    def invariants(self) -> Invariants:
+        return Invariants(zero_mean=True, com_var=self.hbar / (2 * self.d * self.mass * self.omega),
+                          energy=self.exact_energy())
+
+    def reference(self) -> "BosonReference":
+        return BosonReference(self)
+
+
+class BosonReference(Reference):
+    """Invariants for any d; for d <= 3 also a cached, converged Crank–Nicolson solution.
+
+    The grid solution is computed on first use for the requested times and stored in the
+    reference cache (see :mod:`problems.cache`); later uses with the same problem, grid settings
+    and times load it.  :attr:`last` tells whether the last lookup was a cache hit.
+    """
+
+    def __init__(self, problem: Bosons, grid: dict[str, float] | None = None,
+                 progress: bool | None = None):
+        super().__init__(problem.invariants())
+        self.problem = problem
+        self.grid_options = dict(REFERENCE_GRID, **(grid or {}))
+        self.progress = progress
+        self.kind = "grid" if problem.d <= GRID_MAX_D else "invariants"
+        self.has_observables = self.kind == "grid"
+        self._solutions: dict[tuple, GridSolution] = {}
+        self.last: dict[str, Any] = {}
+
+    def settings(self):
+        return plan_grid(self.problem, **self.grid_options)
+
+    def solution(self, times) -> GridSolution:
+        """The grid solution at ``times`` (computed once, then cached in memory and on disk)."""
+        if not self.has_observables:
+            self._missing("grid solution")
+        times = np.asarray(times, dtype=float)
+        mem_key = tuple(np.round(times, 12))
+        if mem_key in self._solutions:
+            return self._solutions[mem_key]
+        settings = self.settings()
+        description = {
+            "problem": self.problem.spec(), "grid": settings.as_dict(),
+            "times": [float(f"{t:.12g}") for t in times], "engine": ENGINE_VERSION,
+        }
+        key = cache.cache_key(description)
+        hit = cache.load("bosons", key)
+        if hit is not None:
+            arrays, meta, path = hit
+            sol = GridSolution(info=meta["info"], **arrays)
+            self.last = {"cached": True, "path": str(path), "key": key,
+                         "compute_s": meta.get("compute_s")}
+        else:
+            started = time.perf_counter()
+            sol = propagate(self.problem, settings, times, progress=self.progress)
+            elapsed = time.perf_counter() - started
+            path = cache.store("bosons", key, sol.arrays(),
+                               {"description": description, "info": sol.info, "compute_s": elapsed})
+            self.last = {"cached": False, "path": str(path), "key": key, "compute_s": elapsed}
+        self._solutions[mem_key] = sol
+        return sol
+
+    def memory_bytes(self) -> int:
+        return grid_memory_bytes(self.settings())
+
+    def mean(self, times):
+        return self.solution(times).mean
+
+    def var(self, times):
+        return self.solution(times).var
+
+    def com_var(self, times):
+        return self.solution(times).com_var
+
+    def marginal_cdf(self, coord, x, times):
+        return self.solution(times).marginal_cdf(coord, x)
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "invariants": self.invariants.as_dict()}
+        if self.has_observables:
+            out["grid"] = self.settings().as_dict()
+            out.update(self.last)
+        return out

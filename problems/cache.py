@@ -1,0 +1,70 @@
+"""On-disk cache of computed references, keyed by what determines them.
+
+A key is the SHA-256 of a canonical JSON description (problem spec, grid settings, times, engine
+version).  Entries are ``.npz`` files written atomically, so a killed computation never leaves a
+half-written entry.  Lookups search the user cache (``$DSM_BENCH_CACHE``, default
+``~/.cache/dsm-bench``) and then the references shipped with the package (``problems/data``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["cache_dir", "cache_key", "load", "store"]
+
+SHIPPED = Path(__file__).resolve().parent / "data"
+
+
+def cache_dir() -> Path:
+    """Where computed references are written."""
+    root = os.environ.get("DSM_BENCH_CACHE")
+    return Path(root).expanduser() if root else Path.home() / ".cache" / "dsm-bench"
+
+
+def cache_key(description: dict[str, Any]) -> str:
+    """A stable hash of a JSON-serialisable description."""
+    text = json.dumps(description, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _paths(kind: str, key: str) -> list[Path]:
+    name = f"{kind}-{key}.npz"
+    return [cache_dir() / "references" / name, SHIPPED / "references" / name]
+
+
+def load(kind: str, key: str) -> tuple[dict[str, np.ndarray], dict[str, Any], Path] | None:
+    """The arrays and metadata stored under ``key``, and where they were found, or None."""
+    for path in _paths(kind, key):
+        if path.is_file():
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files if k != "__meta__"}
+                meta = json.loads(str(data["__meta__"]))
+            return arrays, meta, path
+    return None
+
+
+def store(kind: str, key: str, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Path:
+    """Write an entry atomically and return its path."""
+    path = _paths(kind, key)[0]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez_compressed(fh, __meta__=np.array(json.dumps(meta)), **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

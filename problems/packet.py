@@ -1,0 +1,248 @@
+"""Gaussian wave packets in an isotropic harmonic trap (omega = 0: the free particle).
+
+V(x) = 1/2 m omega^2 |x - c|^2,  |psi0|^2 = N(0, sigma2 I),  S0(x) = phase * sum_i x_i.
+
+The packet stays Gaussian with independent, identical coordinates, so the solution is exact in any
+dimension (DESIGN.md section 2).  Per coordinate, with s(t) = sin(omega t)/omega (= t at omega=0):
+
+    mean(t) = c (1 - cos omega t) + (hbar k / m) s(t)
+    var(t)  = sigma2 cos^2(omega t) + (hbar / 2m)^2 / sigma2 * s(t)^2
+    u = -(hbar/2m) (x - mean) / var,      v = mean' + var' / (2 var) (x - mean).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.special import ndtr
+
+from .base import GridHint, Invariants, Problem, Reference, dim_param, standard_normal, xp_of
+from .parameters import param
+
+__all__ = ["GaussianPacket", "PacketReference"]
+
+#: The box holds the packet to this many standard deviations at every t (tail mass < 4e-8).
+BOX_SDS = 5.5
+#: k_max covers the local wavenumber this many standard deviations out ...
+K_SDS = 4.0
+#: ... plus the envelope's own spread: |FT of exp(-x^2/(4 s^2))| = exp(-s^2 k^2) < 1e-7 beyond 6/(2s).
+ENVELOPE_SDS = 6.0
+
+
+@dataclass(frozen=True)
+class GaussianPacket(Problem):
+    """A Gaussian packet in an isotropic harmonic trap; exact in any dimension.
+
+    Parameters
+    ----------
+    d : int
+        Dimension.
+    hbar, mass : float
+        Planck's constant and the particle mass (> 0).
+    omega : float
+        Trap frequency (>= 0; 0 is the free particle).
+    center : float
+        Trap centre, the same in every coordinate.
+    sigma2 : float
+        Initial variance of |psi0|^2 per coordinate, centred at 0.
+    phase : float
+        Initial phase gradient k: S0(x) = k * sum_i x_i, so v0 = hbar k / m.
+    t_final : float
+        Final time T.
+    """
+
+    name = "gaussian_packet"
+    description = "Gaussian packet in an isotropic harmonic trap (exact reference)"
+
+    d: int = dim_param(1)
+    hbar: float = param(0.01, "reduced Planck constant", lo=0.0, lo_open=True)
+    mass: float = param(1.0, "particle mass", lo=0.0, lo_open=True)
+    omega: float = param(1.0, "trap frequency (0: free particle)", lo=0.0)
+    center: float = param(0.1, "trap centre, the same in every coordinate")
+    sigma2: float = param(0.1, "initial variance per coordinate", lo=0.0, lo_open=True)
+    phase: float = param(0.0, "initial phase gradient k in S0 = k * sum(x)")
+    t_final: float = param(1.0, "final time T", lo=0.0, lo_open=True)
+
+    # --- exact moments per coordinate ----------------------------------------------------
+    def _s(self, t):
+        """sin(omega t) / omega, continuous at omega = 0."""
+        return t * np.sinc(self.omega * np.asarray(t, dtype=float) / np.pi)
+
+    def moments(self, t) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Exact per-coordinate (mean, var, mean', var') at times ``t`` (NumPy)."""
+        t = np.asarray(t, dtype=float)
+        w, c, m, hb, s2 = self.omega, self.center, self.mass, self.hbar, self.sigma2
+        cos, s = np.cos(w * t), self._s(t)
+        v0 = hb * self.phase / m
+        q = (hb / (2.0 * m)) ** 2 / s2  # the momentum spread's contribution to var'' / 2
+        mean = c * (1.0 - cos) + v0 * s
+        dmean = c * w * w * s + v0 * cos
+        var = s2 * cos**2 + q * s**2
+        dvar = 2.0 * cos * s * (q - s2 * w * w)
+        return mean, var, dmean, dvar
+
+    def exact_energy(self) -> float:
+        """<H> = d [hbar^2/(8 m sigma2) + hbar^2 k^2/(2m) + m omega^2 (sigma2 + c^2)/2]."""
+        hb, m = self.hbar, self.mass
+        per = (hb * hb / (8 * m * self.sigma2) + (hb * self.phase) ** 2 / (2 * m)
+               + 0.5 * m * self.omega**2 * (self.sigma2 + self.center**2))
+        return self.d * per
+
+    # --- the equation ----------------------------------------------------------------------
+    def potential(self, x, t: float = 0.0):
+        return 0.5 * self.mass * self.omega**2 * ((x - self.center) ** 2).sum(-1)
+
+    def grad_potential(self, x, t: float = 0.0):
+        return self.mass * self.omega**2 * (x - self.center)
+
+    # --- the initial state -----------------------------------------------------------------
+    def log_rho0(self, x):
+        return -(x**2).sum(-1) / (2 * self.sigma2) - 0.5 * self.d * math.log(2 * math.pi * self.sigma2)
+
+    def phase0(self, x):
+        return self.phase * x.sum(-1)
+
+    def u0(self, x):
+        return -(self.hbar / (2 * self.mass)) * x / self.sigma2
+
+    def v0(self, x):
+        return (self.hbar * self.phase / self.mass) + 0.0 * x
+
+    def sample_x0(self, n: int, rng, dtype=None):
+        return math.sqrt(self.sigma2) * standard_normal(n, self.d, rng, dtype)
+
+    # --- the solution ---------------------------------------------------------------------
+    def grid_hint(self) -> GridHint:
+        t = np.linspace(0.0, self.t_final, 2001)
+        mean, var, dmean, dvar = self.moments(t)
+        sd = np.sqrt(var)
+        lo = float(np.min(mean - BOX_SDS * sd))
+        hi = float(np.max(mean + BOX_SDS * sd))
+        k_local = (self.mass / self.hbar) * (np.abs(dmean) + np.abs(dvar) / (2 * var) * K_SDS * sd)
+        k_max = float(np.max(k_local + ENVELOPE_SDS / (2 * sd)))
+        return GridHint(lo=(lo,) * self.d, hi=(hi,) * self.d, k_max=k_max,
+                        e_spread=self._energy_spread())
+
+    def _energy_spread(self) -> float:
+        """Standard deviation of the energy over the initial phase-space (Wigner) distribution.
+
+        Per coordinate x ~ N(0, sigma2) and p ~ N(hbar k, hbar^2 / (4 sigma2)) independently, and
+        Var(Y^2) = 2 s^4 + 4 mu^2 s^2 for Y ~ N(mu, s^2).
+        """
+        m, hb = self.mass, self.hbar
+        p_mu, p_s2 = hb * self.phase, hb * hb / (4 * self.sigma2)
+        x_mu, x_s2 = -self.center, self.sigma2
+
+        def var_sq(mu, s2):
+            return 2 * s2 * s2 + 4 * mu * mu * s2
+
+        per = var_sq(p_mu, p_s2) / (4 * m * m) + (0.5 * m * self.omega**2) ** 2 * var_sq(x_mu, x_s2)
+        return math.sqrt(self.d * per)
+
+    def reference(self) -> "PacketReference":
+        return PacketReference(self)
+
+
+class PacketReference(Reference):
+    """The exact solution of a :class:`GaussianPacket` (kind ``"exact"``)."""
+
+    kind = "exact"
+    has_observables = True
+    has_velocities = True
+    has_samples = True
+
+    def __init__(self, problem: GaussianPacket):
+        # the mean is identically 0 when nothing pushes it: no initial momentum and no off-centre trap
+        zero_mean = problem.phase == 0 and (problem.center == 0 or problem.omega == 0)
+        super().__init__(Invariants(zero_mean=zero_mean,
+                                    energy=problem.exact_energy()))
+        self.problem = problem
+
+    def mean(self, times):
+        return np.repeat(self.problem.moments(times)[0][:, None], self.problem.d, axis=1)
+
+    def var(self, times):
+        return np.repeat(self.problem.moments(times)[1][:, None], self.problem.d, axis=1)
+
+    def com_var(self, times):
+        # independent identical coordinates: Var((1/d) sum x_i) = var / d
+        return self.problem.moments(times)[1] / self.problem.d
+
+    def marginal_cdf(self, coord, x, times):
+        mean, var = self.problem.moments(times)[:2]
+        z = (np.asarray(x, dtype=float)[None, :] - mean[:, None]) / np.sqrt(var)[:, None]
+        return ndtr(z)
+
+    def density(self, x, t: float):
+        """rho(x, t) at points ``x`` (..., d), NumPy or torch."""
+        mean, var = (float(a) for a in self.problem.moments(t)[:2])
+        xp = xp_of(x)
+        q = ((x - mean) ** 2).sum(-1) / var
+        return xp.exp(-0.5 * q) / (2 * math.pi * var) ** (self.problem.d / 2)
+
+    def u(self, x, t: float):
+        mean, var = (float(a) for a in self.problem.moments(t)[:2])
+        return -(self.problem.hbar / (2 * self.problem.mass)) * (x - mean) / var
+
+    def v(self, x, t: float):
+        mean, var, dmean, dvar = (float(a) for a in self.problem.moments(t))
+        return dmean + dvar / (2 * var) * (x - mean)
+
+    def sample(self, n, times, rng):
+        mean, var = self.problem.moments(times)[:2]
+        z = rng.standard_normal((len(mean), n, self.problem.d))
+        return mean[:, None, None] + np.sqrt(var)[:, None, None] * z
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "invariants": self.invariants.as_dict()}
+
+
+# --- presets: the packet family's registered names -------------------------------------------
+_ONE_D = "use harmonic_nd for other dimensions"
+
+
+@dataclass(frozen=True)
+class Harmonic1D(GaussianPacket):
+    """A packet at rest, off the centre of a 1-D trap (the paper's harmonic oscillator)."""
+
+    name = "harmonic_1d"
+    description = "1-D packet at rest, off the trap centre (exact)"
+    d: int = dim_param(1, fixed=True, hint=_ONE_D)
+
+
+@dataclass(frozen=True)
+class Harmonic1DMoving(GaussianPacket):
+    """The 1-D harmonic packet with an initial momentum (S0 = -5 x)."""
+
+    name = "harmonic_1d_moving"
+    description = "1-D packet with initial momentum, phase -5 (exact)"
+    d: int = dim_param(1, fixed=True, hint=_ONE_D)
+    phase: float = param(-5.0, "initial phase gradient k in S0 = k * sum(x)")
+
+
+@dataclass(frozen=True)
+class HarmonicND(GaussianPacket):
+    """The harmonic packet in d dimensions (default 3)."""
+
+    name = "harmonic_nd"
+    description = "d-dimensional packet in an isotropic trap (exact, any d)"
+    d: int = dim_param(3)
+
+
+@dataclass(frozen=True)
+class Singular1D(GaussianPacket):
+    """The delta-limit initial condition: a very narrow free packet.
+
+    A true delta is not normalisable after t > 0, so the problem is its narrow-Gaussian limit,
+    with var(t) = sigma2 + (hbar t / (2 m sigma))^2 (not the heat kernel's hbar t / m).
+    """
+
+    name = "singular_1d"
+    description = "delta-like narrow free packet, sigma2=1e-4 (exact)"
+    d: int = dim_param(1, fixed=True, hint="use harmonic_nd with omega=0 for other dimensions")
+    omega: float = param(0.0, "trap frequency (0: free particle)", lo=0.0)
+    center: float = param(0.0, "trap centre, the same in every coordinate")
+    sigma2: float = param(1e-4, "initial variance per coordinate", lo=0.0, lo_open=True)
