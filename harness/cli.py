@@ -1,0 +1,236 @@
+"""Command line: ``python -m harness {list,run,report}``.
+
+Bad input (unknown names, wrong types, values out of range, malformed options) prints one line
+to stderr and exits with status 2 before anything is run or written.  ``run`` exits with 1 when a
+run failed, else 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from problems.parameters import ParameterError
+
+DEFAULT_OUT = Path("results") / "runs"
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported on one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one clear line instead of usage + error
+        raise UsageError(message)
+
+
+def _seeds(text: str) -> list[int]:
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            if "-" in part[1:]:
+                a, b = part.split("-", 1)
+                lo, hi = int(a), int(b)
+                if hi < lo:
+                    raise UsageError(f"--seeds: empty range {part!r}")
+                seeds.extend(range(lo, hi + 1))
+            else:
+                seeds.append(int(part))
+        except ValueError:
+            raise UsageError(f"--seeds expects integers like 0,1,2 or 0-4, got {text!r}") from None
+    if any(s < 0 for s in seeds):
+        raise UsageError(f"--seeds must be non-negative, got {text!r}")
+    if len(set(seeds)) != len(seeds):
+        raise UsageError(f"--seeds lists a seed twice: {text!r}")
+    return seeds
+
+
+def _split_sets(items: Sequence[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """``problem.KEY=VALUE`` / ``solver.KEY=VALUE`` strings into two dicts of raw strings."""
+    out: dict[str, dict[str, str]] = {"problem": {}, "solver": {}}
+    for item in items:
+        if "=" not in item:
+            raise UsageError(f"--set expects problem.KEY=VALUE or solver.KEY=VALUE, got {item!r}")
+        target, value = item.split("=", 1)
+        owner, _, key = target.strip().partition(".")
+        if owner not in out or not key:
+            raise UsageError(f"--set key must start with 'problem.' or 'solver.', got {target!r}")
+        if not value.strip():
+            raise UsageError(f"--set {target} has an empty value")
+        if key in out[owner] and out[owner][key] != value:
+            raise UsageError(f"--set {target} is given twice with different values")
+        out[owner][key] = value
+    return out["problem"], out["solver"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m harness", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sub.add_parser("list", help="problems and solvers with their parameters")
+
+    run = sub.add_parser("run", help="run one problem with one solver over seeds, or a profile")
+    run.add_argument("--all", action="store_true",
+                     help="run the whole matrix of a profile (see --profile)")
+    run.add_argument("--profile", default="default",
+                     help="profile name or TOML path for --all (default: default)")
+    run.add_argument("--problem")
+    run.add_argument("--solver")
+    run.add_argument("--set", action="append", default=[], metavar="OWNER.KEY=VALUE",
+                     help="override a parameter, e.g. problem.d=2 or solver.order=6")
+    run.add_argument("--seeds", default=None,
+                     help="comma-separated seeds or a range, e.g. 0,1,2 (default 0; with --all "
+                          "the profile's)")
+    run.add_argument("--out", type=Path, default=None,
+                     help=f"record directory (default {DEFAULT_OUT}, or results/PROFILE with --all)")
+    run.add_argument("--resume", action="store_true",
+                     help="skip runs whose record already exists with status ok")
+    run.add_argument("--times", type=int, default=None,
+                     help="points of the record's time grid (default 101, or the profile's)")
+    run.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    run.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+                     help="fail a run whose solve exceeds this many seconds")
+
+    report = sub.add_parser("report", help="tables from a directory of records")
+    report.add_argument("directory", type=Path)
+    report.add_argument("--out", type=Path, default=None,
+                        help="CSV of the summary (default DIRECTORY/report.csv)")
+    return parser
+
+
+def _cmd_list() -> int:
+    import problems
+    import solvers
+
+    def show(kind, names, cls_of):
+        print(f"## {kind}")
+        for name in names:
+            cls = cls_of(name)
+            params_cls = cls.Params if hasattr(cls, "Params") else cls
+            print(f"\n{name}: {cls.description}")
+            for spec in params_cls.param_specs().values():
+                print(f"  {spec.name:<24} default {spec.default!r:<10} {spec.describe_range():<22} {spec.doc}")
+        print()
+
+    show("problems", problems.names(), problems.problem_class)
+    show("solvers", solvers.names(), solvers.solver_class)
+    return 0
+
+
+def _writable_dir(path: Path) -> Path:
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--out {path} exists and is not a directory")
+    parent = path if path.exists() else next((p for p in path.parents if p.exists()), Path("."))
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"--out {path} is not writable")
+    return path
+
+
+def _format_metrics(rec: dict[str, Any]) -> str:
+    shown = [f"{k}={v:.3g}" for k, v in rec.get("metrics", {}).items()
+             if k in ("mean_rel_l2", "mean_abs_rms", "var_rel_l2", "com_var_err", "energy_drift")
+             and v is not None]
+    t = rec.get("timing", {}).get("train_s")
+    if t is not None:
+        shown.append(f"train {t:.2f} s")
+    return " ".join(shown)
+
+
+def _requests(args) -> tuple[list, Path]:
+    """The validated run requests of a ``run`` command and the record directory."""
+    import problems
+    import solvers
+
+    from . import profiles
+    from .runner import RunRequest
+
+    if args.times is not None and args.times < 2:
+        raise UsageError(f"--times needs at least 2 points, got {args.times}")
+    if args.time_limit is not None and not args.time_limit > 0:
+        raise UsageError(f"--time-limit must be positive, got {args.time_limit}")
+    seeds = _seeds(args.seeds) if args.seeds is not None else None
+    if args.all:
+        if args.problem or args.solver or args.set:
+            raise UsageError("--all runs a profile's matrix; --problem, --solver and --set do not "
+                             "apply (write a profile file instead)")
+        profile = profiles.load(args.profile)
+        reqs = profiles.requests(profile, device=args.device, time_limit_s=args.time_limit,
+                                 seeds=seeds)
+        if args.times is not None:
+            reqs = [dataclasses.replace(r, n_times=args.times) for r in reqs]
+        return reqs, args.out or Path("results") / profile.name
+    if not args.problem or not args.solver:
+        raise UsageError("run needs --problem and --solver, or --all")
+    p_raw, s_raw = _split_sets(args.set)
+    p_params = problems.problem_class(args.problem).parse_params(p_raw)
+    s_params = solvers.solver_class(args.solver).Params.parse_params(s_raw)
+    reqs = [RunRequest(problem=args.problem, solver=args.solver, problem_params=p_params,
+                       solver_params=s_params, seed=seed, n_times=args.times or 101,
+                       device=args.device, time_limit_s=args.time_limit)
+            for seed in (seeds if seeds is not None else [0])]
+    return reqs, args.out or DEFAULT_OUT
+
+
+def _cmd_run(args) -> int:
+    from . import records
+    from .runner import execute, plan
+
+    reqs, out = _requests(args)
+    out = _writable_dir(out)
+    planned = [plan(r) for r in reqs]  # validate everything before running anything
+    failed = 0
+    for i, run in enumerate(planned, 1):
+        existing = out / f"{run.run_id}.json"
+        if args.resume and existing.is_file():
+            try:
+                if records.load(existing).get("status") == "ok":
+                    print(f"[{i}/{len(planned)}] [done] {run.run_id}")
+                    continue
+            except (OSError, ValueError):
+                pass
+        rec = execute(run, out)
+        status = rec["status"]
+        failed += status == "failed"
+        detail = rec["reason"] if status != "ok" else _format_metrics(rec)
+        print(f"[{i}/{len(planned)}] [{status}] {run.run_id}: {detail}\n  -> {rec['path']}",
+              flush=True)
+    return 1 if failed else 0
+
+
+def _cmd_report(args) -> int:
+    from .report import format_summary, runs_table, summary_table
+
+    if not args.directory.is_dir():
+        raise UsageError(f"report: {args.directory} is not a directory")
+    runs = runs_table(args.directory)
+    if runs.empty:
+        raise UsageError(f"report: no run records in {args.directory}")
+    summary = summary_table(runs)
+    out = args.out or args.directory / "report.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    summary.to_csv(out, index=False)
+    runs.to_csv(out.with_name(out.stem + "_runs.csv"), index=False)
+    print(format_summary(summary).to_markdown(index=False))
+    print(f"\nwrote {out} and {out.with_name(out.stem + '_runs.csv')}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command == "list":
+            return _cmd_list()
+        if args.command == "run":
+            return _cmd_run(args)
+        if args.command == "report":
+            return _cmd_report(args)
+    except (UsageError, ParameterError, ValueError) as exc:
+        print(f"harness: error: {exc}", file=sys.stderr)
+        return 2
+    return 2

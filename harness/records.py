@@ -1,0 +1,131 @@
+"""Run records: one JSON file per run, written atomically, read back into tables.
+
+Writing goes to a temporary file in the same directory, is flushed to disk, and is renamed over
+the final name, so a reader (or a crash) never sees a half-written record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+SCHEMA = 1
+
+__all__ = ["run_id", "derive_seed", "write", "load", "iter_records", "jsonable", "dumps",
+           "atomic_write_text"]
+
+
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def run_id(problem_spec: dict, solver_spec: dict, seed: int, extra: dict | None = None) -> str:
+    """A readable, deterministic id: the same run always gets the same file name."""
+    digest = hashlib.sha256(_canonical([problem_spec, solver_spec, seed, extra or {}]).encode())
+    d = problem_spec["params"].get("d")
+    dim = f"-d{d}" if d is not None else ""
+    return f"{problem_spec['name']}{dim}-{solver_spec['name']}-s{seed}-{digest.hexdigest()[:10]}"
+
+
+def derive_seed(problem_spec: dict, solver_spec: dict, seed: int) -> int:
+    """The RNG seed of a run, derived from what it solves, how, and the repetition number."""
+    digest = hashlib.sha256(_canonical([problem_spec, solver_spec, seed]).encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def jsonable(obj: Any, digits: int | None = None) -> Any:
+    """Convert arrays and numbers to JSON types; NaN and infinities become None.
+
+    ``digits`` rounds floats to that many significant digits (for bulky series).
+    """
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v, digits) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v, digits) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist(), digits)
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        x = float(obj)
+        if not math.isfinite(x):
+            return None
+        return float(f"{x:.{digits}g}") if digits else x
+    if obj is None or isinstance(obj, str):
+        return obj
+    return str(obj)
+
+
+def dumps(obj: Any, indent: int = 0) -> str:
+    """JSON with objects indented one key per line and arrays kept on one line (compact)."""
+    if isinstance(obj, dict) and obj:
+        pad = " " * (indent + 1)
+        items = [f"{pad}{json.dumps(k)}: {dumps(v, indent + 1)}" for k, v in obj.items()]
+        return "{\n" + ",\n".join(items) + "\n" + " " * indent + "}"
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename (never half-written)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
+
+
+def write(record: dict[str, Any], out_dir: Path) -> Path:
+    """Write ``record`` as ``out_dir/<run_id>.json`` atomically and return the path."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{record['run_id']}.json"
+    atomic_write_text(path, dumps(jsonable(record)) + "\n")
+    return path
+
+
+def load(path: Path) -> dict[str, Any]:
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def iter_records(directory: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """Records under ``directory`` (recursively), skipping temporary and side files."""
+    for path in sorted(Path(directory).rglob("*.json")):
+        if path.name.startswith("."):
+            continue
+        try:
+            rec = load(path)
+        except (OSError, json.JSONDecodeError):
+            continue
+        if isinstance(rec, dict) and rec.get("schema") == SCHEMA and "run_id" in rec:
+            yield path, rec

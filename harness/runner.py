@@ -1,0 +1,196 @@
+"""Running one (problem, solver, seed) and turning it into a record.
+
+Everything that can be wrong with the request is checked by :func:`plan` before anything runs,
+so bad input never leaves a record.  :func:`execute` never raises for a failure of the solver:
+the run becomes a record with ``status="failed"`` and the reason.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import resource
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import problems
+import solvers
+from problems.parameters import ParameterError
+from solvers.base import Budget
+
+from . import metrics as _metrics
+from . import records
+from .env import environment, resolve_device
+
+__all__ = ["RunRequest", "PlannedRun", "plan", "execute"]
+
+#: Significant digits kept for marginal densities in records (they are for figures) ...
+DENSITY_DIGITS = 4
+#: ... and densities below this fraction of the peak are stored as 0.
+DENSITY_FLOOR = 1e-6
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What the user asked for, before validation."""
+
+    problem: str
+    solver: str
+    problem_params: dict[str, Any] = field(default_factory=dict)
+    solver_params: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    n_times: int = 101
+    device: str = "auto"
+    time_limit_s: float | None = None
+    profile: str | None = None
+
+
+@dataclass
+class PlannedRun:
+    """A validated request: built problem and solver, its id and derived RNG seed."""
+
+    request: RunRequest
+    problem: Any
+    solver: Any
+    device: str
+    run_id: str
+    rng_seed: int
+
+    @property
+    def times(self) -> np.ndarray:
+        return np.linspace(0.0, self.problem.t_final, self.request.n_times)
+
+
+def plan(req: RunRequest) -> PlannedRun:
+    """Validate a request; raises :class:`ParameterError` (or ValueError) with a clear message."""
+    problem = problems.get(req.problem, **req.problem_params)
+    solver = solvers.get(req.solver, **req.solver_params)
+    if isinstance(req.seed, bool) or not isinstance(req.seed, int) or req.seed < 0:
+        raise ParameterError(f"seed must be a non-negative integer, got {req.seed!r}")
+    if req.n_times < 2:
+        raise ParameterError(f"the time grid needs at least 2 points, got {req.n_times}")
+    if req.time_limit_s is not None and not (req.time_limit_s > 0 and math.isfinite(req.time_limit_s)):
+        raise ParameterError(f"time limit must be a positive number of seconds, got {req.time_limit_s}")
+    device = resolve_device(req.device)
+    pspec, sspec = problem.spec(), solver.spec()
+    rid = records.run_id(pspec, sspec, req.seed, {"n_times": req.n_times})
+    return PlannedRun(req, problem, solver, device, rid, records.derive_seed(pspec, sspec, req.seed))
+
+
+def _peak_rss_mb() -> float:
+    # ru_maxrss is in KiB on Linux and bytes on macOS
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _check_finite(obs) -> None:
+    for name in ("mean", "var"):
+        arr = np.asarray(getattr(obs, name))
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            t = obs.times[np.argwhere(bad)[0][0]]
+            raise FloatingPointError(f"non-finite {name} (NaN or Inf) from t={t:.4g} on")
+
+
+def execute(run: PlannedRun, out_dir: Path | None = None) -> dict[str, Any]:
+    """Run, measure, compute metrics and (if ``out_dir``) write the record; return it."""
+    req, problem, solver = run.request, run.problem, run.solver
+    record: dict[str, Any] = {
+        "schema": records.SCHEMA,
+        "run_id": run.run_id,
+        "status": "ok",
+        "reason": None,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "problem": problem.spec(),
+        "solver": solver.spec(),
+        "seed": req.seed,
+        "rng_seed": run.rng_seed,
+        "profile": req.profile,
+        "n_times": req.n_times,
+        "env": environment(run.device),
+        "timing": {},
+        "metrics": {},
+    }
+    timing = record["timing"]
+    reason = solver.skip(problem)
+    if reason:
+        record.update(status="skipped", reason=reason)
+        return _finish(record, out_dir)
+
+    phase = "setup"
+    try:
+        torch.manual_seed(run.rng_seed)
+        np.random.seed(run.rng_seed)
+        if run.device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats()
+        t0 = time.perf_counter()
+        solver.setup(problem, times=run.times, device=run.device, seed=run.rng_seed,
+                     budget=Budget(seconds=req.time_limit_s))
+        _sync(run.device)
+        timing["setup_s"] = time.perf_counter() - t0
+
+        phase = "run"
+        t0 = time.perf_counter()
+        solver.run()
+        _sync(run.device)
+        timing["train_s"] = time.perf_counter() - t0
+        timing["iterations"] = int(solver.iterations)
+        if solver.iterations:
+            timing["s_per_iter"] = timing["train_s"] / solver.iterations
+
+        phase = "evaluate"
+        t0 = time.perf_counter()
+        obs = solver.evaluate()
+        _sync(run.device)
+        timing["eval_s"] = time.perf_counter() - t0
+        _check_finite(obs)
+
+        phase = "metrics"
+        reference = problem.reference()
+        metric_values, series = _metrics.evaluate(problem, reference, obs)
+        record["metrics"] = metric_values
+        record["reference"] = reference.describe()
+        record["diagnostics"] = obs.diagnostics
+        if "marginal" in series:
+            series["marginal"] = _compact_marginal(series["marginal"])
+        record["observables"] = series
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # a failing solver is a result, not a crash of the harness
+        record.update(status="failed", reason=f"{phase}: {type(exc).__name__}: {exc}")
+        record["error"] = {"phase": phase, "type": type(exc).__name__, "message": str(exc),
+                           "traceback": traceback.format_exc(limit=20)}
+    finally:
+        timing["peak_mem_mb"] = (torch.cuda.max_memory_allocated() / 2**20
+                                 if run.device.startswith("cuda") else _peak_rss_mb())
+        timing["peak_mem_kind"] = "cuda_allocated" if run.device.startswith("cuda") else "process_rss"
+    return _finish(record, out_dir)
+
+
+def _compact_marginal(marginal: dict[str, Any]) -> dict[str, Any]:
+    out = dict(marginal)
+    for key in ("density", "reference_density"):
+        if key in out:
+            dens = np.asarray(out[key], dtype=float)
+            peak = np.nanmax(np.abs(dens)) if dens.size else 0.0
+            out[key] = records.jsonable(np.where(np.abs(dens) < DENSITY_FLOOR * peak, 0.0, dens),
+                                        DENSITY_DIGITS)
+    return out
+
+
+def _finish(record: dict[str, Any], out_dir: Path | None) -> dict[str, Any]:
+    if out_dir is not None:
+        record["path"] = str(records.write(record, out_dir))
+    return record
