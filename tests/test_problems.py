@@ -227,3 +227,13 @@ def test_boson_reference_kind_depends_on_dimension():
     assert big.kind == "invariants" and not big.has_observables
     with pytest.raises(NotImplementedError):
         big.var(np.array([0.0]))
+
+
+@pytest.mark.parametrize("d", [2, 3, 5])
+def test_boson_energy_spread_formula_matches_monte_carlo(d):
+    """Var(H) in psi0 equals Var(V_int) under rho0 (psi0 is a trap eigenstate)."""
+    b = problems.get("bosons", d=d)
+    x = b.sample_x0(1_000_000, np.random.default_rng(11))
+    trap = 0.5 * b.mass * b.omega**2 * (x**2).sum(-1)
+    inter = b.potential(x) - trap
+    assert inter.std() == pytest.approx(b.energy_spread(), rel=0.01)
