@@ -22,7 +22,7 @@ import numpy as np
 from . import cache
 from .base import GridHint, Invariants, Problem, Reference, dim_param, standard_normal, xp_of
 from .parameters import param
-from .propagator import GridSolution, grid_memory_bytes, plan_grid, propagate
+from .propagator import ENGINE_VERSION, GridSolution, grid_memory_bytes, plan_grid, propagate
 
 __all__ = ["Bosons", "BosonReference"]
 
@@ -30,8 +30,6 @@ __all__ = ["Bosons", "BosonReference"]
 GRID_MAX_D = 3
 #: Settings of the reference grid (finer than the crank_nicolson solver's defaults).
 REFERENCE_GRID = {"points_per_wavelength": 5.0, "phase_step": 0.005, "order": 8, "rtol": 1e-10}
-#: Bumped when the propagator changes in a way that alters cached results.
-ENGINE_VERSION = 1
 #: Tail allowance, in ground-state standard deviations, beyond the classical turning point.
 TAIL_SDS = 6.0
 #: k_max adds the ground state's spectral width out to this many of its standard deviations.

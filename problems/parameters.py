@@ -209,3 +209,31 @@ class Parametrized:
     def params(self) -> dict[str, Any]:
         """The parameter values, in declaration order (JSON-serialisable)."""
         return {name: getattr(self, name) for name in self.param_specs()}
+
+
+class Registry:
+    """Named classes of one kind (problems or solvers): the one place a plug-in is listed.
+
+    ``build(cls, params)`` makes an instance from validated keyword parameters.
+    """
+
+    def __init__(self, kind: str, classes, build):
+        self.kind = kind
+        self.classes = {cls.name: cls for cls in classes}
+        self._build = build
+
+    def names(self) -> list[str]:
+        """Registered names, in registration order."""
+        return list(self.classes)
+
+    def cls(self, name: str):
+        """The class registered as ``name``; unknown names raise :class:`ParameterError`."""
+        try:
+            return self.classes[name]
+        except KeyError:
+            raise ParameterError(
+                f"unknown {self.kind} '{name}'; known: {', '.join(self.classes)}") from None
+
+    def get(self, name: str, **params: Any):
+        """An instance of ``name`` with ``params`` overriding its defaults (validated)."""
+        return self._build(self.cls(name), params)

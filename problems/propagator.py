@@ -19,12 +19,14 @@ them its time error.
 
 Linear solves
 -------------
-In 1-D the tridiagonal-like matrix is factorised once with ``scipy.sparse.linalg.splu`` and
-reused for every step.  In 2-D and 3-D a direct factorisation fills in badly (measured: 430 MB
-and 66 ms per solve for 300^2 points; 4.6 GB and 270 s to factorise 40^3), while the matrix
-I + i tau H is close to the identity (||tau H|| ~ 0.1 at the default step), so BiCGSTAB
-converges in about three iterations, applying H matrix-free with ``scipy.ndimage`` stencils.
-``linear_solver="splu"`` forces the direct path in any dimension, for small grids.
+Writing A = I + i tau H (tau = dt / 2 hbar), one step is psi^{n+1} = 2 chi - psi^n with
+A chi = psi^n, so each step costs one solve and no product with I - i tau H.  In 1-D the banded
+matrix A is factorised once with ``scipy.sparse.linalg.splu`` and reused for every step.  In 2-D
+and 3-D a direct factorisation fills in badly (measured: 430 MB and 66 ms per solve for 300^2
+points; 4.6 GB and 270 s to factorise 40^3), while A is close to the identity (||tau H|| ~ 0.1
+at the default step), so ``scipy.sparse.linalg.bicgstab``, started from chi extrapolated from the
+last two steps, converges in about one iteration, applying H matrix-free with ``scipy.ndimage``
+stencils.  ``linear_solver="splu"`` forces the direct path in any dimension, for small grids.
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ STENCILS: dict[int, tuple[float, ...]] = {
     6: (-49 / 18, 3 / 2, -3 / 20, 1 / 90),
     8: (-205 / 72, 8 / 5, -1 / 5, 8 / 315, -1 / 560),
 }
+
+#: Bumped when a change here alters computed solutions, so that cached references are redone.
+ENGINE_VERSION = 1
 
 #: Automatic grids never have fewer points per coordinate than this.
 MIN_POINTS = 32

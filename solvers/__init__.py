@@ -7,9 +7,7 @@ inside a solver's methods, so listing solvers needs none of them.
 
 from __future__ import annotations
 
-from typing import Any
-
-from problems.parameters import ParameterError
+from problems.parameters import Registry
 
 from .base import Budget, Observables, Solver
 from .crank_nicolson import CrankNicolson
@@ -17,20 +15,8 @@ from .crank_nicolson import CrankNicolson
 __all__ = ["get", "names", "solver_class", "Solver", "Observables", "Budget"]
 
 _CLASSES: tuple[type[Solver], ...] = (CrankNicolson,)
-REGISTRY: dict[str, type[Solver]] = {cls.name: cls for cls in _CLASSES}
-
-
-def names() -> list[str]:
-    return list(REGISTRY)
-
-
-def solver_class(name: str) -> type[Solver]:
-    try:
-        return REGISTRY[name]
-    except KeyError:
-        raise ParameterError(f"unknown solver '{name}'; known: {', '.join(REGISTRY)}") from None
-
-
-def get(name: str, **params: Any) -> Solver:
-    """Build the solver ``name`` with validated ``params``."""
-    return solver_class(name)(params)
+_REGISTRY = Registry("solver", _CLASSES, lambda cls, params: cls(params))
+REGISTRY: dict[str, type[Solver]] = _REGISTRY.classes
+names = _REGISTRY.names
+solver_class = _REGISTRY.cls
+get = _REGISTRY.get
