@@ -96,6 +96,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
                      help="fail a run whose solve exceeds this many seconds")
 
+    scale = sub.add_parser("scaling", help="seconds per iteration and peak memory against d")
+    scale.add_argument("--problem", required=True)
+    scale.add_argument("--solver", required=True)
+    scale.add_argument("--dims", required=True, help="comma-separated dimensions, e.g. 1,2,4,8")
+    scale.add_argument("--iterations", type=int, default=None,
+                       help="training iterations per size (sets the solver's iteration budget)")
+    scale.add_argument("--warmup", type=int, default=None,
+                       help="iterations left out of the median (default: a fifth, at least 2)")
+    scale.add_argument("--set", action="append", default=[], metavar="OWNER.KEY=VALUE")
+    scale.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    scale.add_argument("--out", type=Path, required=True, help="JSON file to write")
+
     report = sub.add_parser("report", help="tables from a directory of records")
     report.add_argument("directory", type=Path)
     report.add_argument("--out", type=Path, default=None,
@@ -202,6 +214,36 @@ def _cmd_run(args) -> int:
     return 1 if failed else 0
 
 
+def _cmd_scaling(args) -> int:
+    import problems
+    import solvers
+
+    from . import records
+    from .scaling import scaling
+
+    dims = _seeds(args.dims)
+    if not dims or min(dims) < 1:
+        raise UsageError(f"--dims must list dimensions >= 1, got {args.dims!r}")
+    if args.iterations is not None and args.iterations < 3:
+        raise UsageError(f"--iterations must be at least 3, got {args.iterations}")
+    if args.warmup is not None and args.warmup < 0:
+        raise UsageError(f"--warmup must be non-negative, got {args.warmup}")
+    p_raw, s_raw = _split_sets(args.set)
+    if "d" in p_raw:
+        raise UsageError("the dimension comes from --dims, not --set problem.d")
+    p_params = problems.problem_class(args.problem).parse_params(p_raw)
+    s_params = solvers.solver_class(args.solver).Params.parse_params(s_raw)
+    if args.out.exists() and args.out.is_dir():
+        raise UsageError(f"--out {args.out} is a directory; give a file name")
+    study = scaling(args.problem, args.solver, dims, problem_params=p_params,
+                    solver_params=s_params, iterations=args.iterations, device=args.device,
+                    warmup=args.warmup)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    records.atomic_write_text(args.out, records.dumps(records.jsonable(study)) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
 def _cmd_report(args) -> int:
     from .report import format_summary, runs_table, summary_table
 
@@ -230,6 +272,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_run(args)
         if args.command == "report":
             return _cmd_report(args)
+        if args.command == "scaling":
+            return _cmd_scaling(args)
     except (UsageError, ParameterError, ValueError) as exc:
         print(f"harness: error: {exc}", file=sys.stderr)
         return 2

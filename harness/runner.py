@@ -159,7 +159,7 @@ def execute(run: PlannedRun, out_dir: Path | None = None) -> dict[str, Any]:
 
         phase = "metrics"
         reference = problem.reference()
-        metric_values, series = _metrics.evaluate(problem, reference, obs)
+        metric_values, series = _metrics.evaluate(problem, reference, obs, seed=run.rng_seed)
         record["metrics"] = metric_values
         record["reference"] = reference.describe()
         record["diagnostics"] = obs.diagnostics

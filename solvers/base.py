@@ -51,8 +51,15 @@ class Observables:
     cdf : callable or None
         ``cdf(coord, x) -> (T, len(x))``: the marginal CDF of a coordinate.  Sample-based solvers
         may leave it None and give ``samples``; :meth:`marginal_cdf` then uses the empirical CDF.
-    samples : (T, S, d) array or None
-        Samples of |psi(., t)|^2 (sample-based solvers).
+    samples : (T, S, k) array or None
+        Samples of |psi(., t)|^2 (sample-based solvers), for the first k <= d coordinates (a
+        solver may keep fewer than d to bound memory at large d).  ``mean``, ``var`` and
+        ``com_var`` are still over all S samples and all coordinates.
+    n_samples : int or None
+        S, the number of samples behind mean/var (statistical floors use it).
+    velocity : callable or None
+        ``velocity(x, t) -> (u, v)`` for points ``x`` of shape (n, d) at time ``t``: the method's
+        osmotic and current velocities, compared with the reference's in L2(rho).
     diagnostics : dict
         Method-specific numbers worth recording (grid, wall mass, norm drift, ...).
     """
@@ -64,7 +71,13 @@ class Observables:
     energy: np.ndarray | None = None
     cdf: Callable[[int, np.ndarray], np.ndarray] | None = None
     samples: np.ndarray | None = None
+    n_samples: int | None = None
+    velocity: Callable[[np.ndarray, float], tuple[np.ndarray, np.ndarray]] | None = None
     diagnostics: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.samples is not None and self.n_samples is None:
+            self.n_samples = int(self.samples.shape[1])
 
     def marginal_cdf(self, coord: int, x: np.ndarray) -> np.ndarray | None:
         """The marginal CDF of coordinate ``coord`` at ``x``, shape (T, len(x)), or None."""
@@ -91,6 +104,8 @@ class Solver:
     sample_based: ClassVar[bool] = False
     #: Parameter overrides that make a run take seconds (registry-wide tests, smoke profiles).
     quick_params: ClassVar[dict[str, Any]] = {}
+    #: The parameter that sets the number of iterations (``scaling --iterations`` sets it).
+    iterations_param: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -106,6 +121,9 @@ class Solver:
         self.params = params
         #: Iterations (training steps, time steps) done by run(); the harness records it.
         self.iterations = 0
+        #: Wall seconds of each iteration (device synchronised), when the solver records them;
+        #: the scaling command takes the median after warm-up.
+        self.iteration_times: list[float] = []
 
     def spec(self) -> dict[str, Any]:
         return {"name": self.name, "params": self.params.params()}

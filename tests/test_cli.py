@@ -217,3 +217,30 @@ def test_declined_runs_are_skipped_records(tmp_path):
     rec = execute(run, tmp_path)
     assert rec["status"] == "skipped" and "d <= 3" in rec["reason"]
     assert records.load(Path(rec["path"]))["status"] == "skipped"
+
+
+def test_scaling_records_cost_per_dimension_and_declined_sizes(tmp_path, capsys):
+    out = tmp_path / "scaling.json"
+    rc = main(["scaling", "--solver", "crank_nicolson", "--problem", "harmonic_nd", "--dims", "1,4",
+               "--set", "problem.t_final=0.1", "--set", "solver.points_per_wavelength=2.5",
+               "--out", str(out)])
+    assert rc == 0
+    study = json.loads(out.read_text())
+    ok, declined = study["results"]
+    assert ok["d"] == 1 and ok["status"] == "ok" and ok["s_per_iter"] > 0 and ok["peak_mem_mb"] > 0
+    assert declined["d"] == 4 and declined["status"] == "skipped" and "d <= 3" in declined["reason"]
+    assert study["solver"]["params"]["points_per_wavelength"] == 2.5
+
+
+@pytest.mark.parametrize("extra", [
+    ["--dims", "0,2"],
+    ["--dims", "1", "--set", "problem.d=2"],
+    ["--dims", "1", "--iterations", "5"],  # crank_nicolson has no iteration budget
+    ["--dims", "a"],
+])
+def test_scaling_bad_input(extra, tmp_path, capsys):
+    out = tmp_path / "s.json"
+    rc = main(["scaling", "--solver", "crank_nicolson", "--problem", "harmonic_nd", "--out", str(out)]
+              + extra)
+    assert rc == 2 and not out.exists()
+    assert capsys.readouterr().err.startswith("harness: error:")

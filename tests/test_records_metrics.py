@@ -10,6 +10,7 @@ import pytest
 import problems
 from harness import metrics, records
 from problems import cache
+from solvers.base import Observables
 
 
 def test_metrics_definitions():
@@ -20,21 +21,51 @@ def test_metrics_definitions():
 
 
 def test_zero_reference_mean_switches_to_absolute_error():
-    class Obs:
-        times = np.linspace(0, 1, 5)
-        mean = np.full((5, 2), 1e-3)
-        var = np.full((5, 2), 0.025)
-        com_var = np.full(5, 0.0125)
-        energy = None
-        diagnostics = {}
-
-        def marginal_cdf(self, coord, x):
-            return None
-
+    times = np.linspace(0, 1, 5)
+    obs = Observables(times=times, mean=np.full((5, 2), 1e-3), var=np.full((5, 2), 0.025),
+                      com_var=np.full(5, 0.0125))
     p = problems.get("harmonic_nd", d=2, center=0.0)
-    m, series = metrics.evaluate(p, p.reference(), Obs())
+    m, series = metrics.evaluate(p, p.reference(), obs)
     assert "mean_rel_l2" not in m
     assert m["mean_abs_rms"] == pytest.approx(1e-3)
+
+
+def test_sample_based_observables_get_floors_velocity_errors_and_w1():
+    """Exact samples and exact velocities as a 'solver': every error sits at its floor."""
+    p = problems.get("harmonic_1d_moving")
+    ref = p.reference()
+    times = np.linspace(0, 1, 11)
+    S = 4000
+    xs = ref.sample(S, times, np.random.default_rng(99))
+    obs = Observables(times=times, mean=xs.mean(1), var=xs.var(1), com_var=xs.mean(2).var(1),
+                      samples=xs, velocity=lambda x, t: (ref.u(x, t), ref.v(x, t)))
+    m, series = metrics.evaluate(p, ref, obs, seed=3)
+    assert obs.n_samples == S and series["floor_kind"] == "exact_samples"
+    assert m["u_rel_l2"] == pytest.approx(0.0, abs=1e-12)
+    assert m["v_rel_l2"] == pytest.approx(0.0, abs=1e-12)
+    # exact samples are at the floor: same order of magnitude, not zero
+    for err, floor in (("mean_rel_l2", "mean_floor"), ("var_rel_l2", "var_floor"),
+                       ("w1_mean", "w1_floor")):
+        assert 0 < m[err] < 4 * m[floor] and 0 < m[floor] < 4 * m[err], (err, m[err], m[floor])
+    assert len(series["w1"]["values"]) == 5
+    # a biased velocity shows up in the velocity error
+    obs.velocity = lambda x, t: (1.1 * ref.u(x, t), ref.v(x, t))
+    m2, _ = metrics.evaluate(p, ref, obs, seed=3)
+    assert m2["u_rel_l2"] == pytest.approx(0.1, rel=1e-9)
+
+
+def test_standard_error_floors_where_the_reference_has_no_sampler():
+    p = problems.get("bosons", d=16)
+    times = np.linspace(0, 1, 5)
+    S = 10_000
+    x = np.random.default_rng(0).normal(size=(5, S, 16)) * np.sqrt(p.sigma0_sq)
+    obs = Observables(times=times, mean=x.mean(1), var=x.var(1), com_var=x.mean(2).var(1),
+                      samples=x[:, :, :2])
+    m, series = metrics.evaluate(p, p.reference(), obs)
+    assert series["floor_kind"] == "standard_error"
+    assert m["mean_floor"] == pytest.approx(np.sqrt(p.sigma0_sq / S), rel=0.05)
+    assert m["mean_abs_rms"] < 3 * m["mean_floor"]
+    assert m["com_var_err"] < 5 * m["com_var_floor"]
 
 
 def test_json_conversion_drops_non_finite_numbers_and_rounds():
