@@ -127,5 +127,6 @@ def iter_records(directory: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
             rec = load(path)
         except (OSError, json.JSONDecodeError):
             continue
-        if isinstance(rec, dict) and rec.get("schema") == SCHEMA and "run_id" in rec:
+        if isinstance(rec, dict) and rec.get("schema") == SCHEMA and "run_id" in rec \
+                and path.name == f"{rec['run_id']}.json":
             yield path, rec

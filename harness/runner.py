@@ -137,7 +137,8 @@ def execute(run: PlannedRun, out_dir: Path | None = None) -> dict[str, Any]:
             torch.cuda.reset_peak_memory_stats()
         t0 = time.perf_counter()
         solver.setup(problem, times=run.times, device=run.device, seed=run.rng_seed,
-                     budget=Budget(seconds=req.time_limit_s))
+                     budget=Budget(seconds=req.time_limit_s),
+                     workdir=(Path(out_dir) / "work" / run.run_id) if out_dir is not None else None)
         _sync(run.device)
         timing["setup_s"] = time.perf_counter() - t0
 
@@ -176,6 +177,13 @@ def execute(run: PlannedRun, out_dir: Path | None = None) -> dict[str, Any]:
         timing["peak_mem_mb"] = (torch.cuda.max_memory_allocated() / 2**20
                                  if run.device.startswith("cuda") else _peak_rss_mb())
         timing["peak_mem_kind"] = "cuda_allocated" if run.device.startswith("cuda") else "process_rss"
+    if solver.history and out_dir is not None:
+        # the per-iteration history (a failed run's too: it shows how it failed) goes beside
+        # the record, which names it
+        side = Path(out_dir) / f"{run.run_id}.history.json"
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        records.atomic_write_text(side, records.dumps(records.jsonable(solver.history)) + "\n")
+        record["history_file"] = side.name
     return _finish(record, out_dir)
 
 

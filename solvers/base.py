@@ -5,8 +5,9 @@ A solver is a class with a ``name``, a frozen ``Params`` dataclass of declared p
 
 ``skip(problem)``
     A reason (str) to decline the problem, or None.  Cheap; nothing is built.
-``setup(problem, times=..., device=..., seed=..., budget=...)``
-    Untimed preparation: networks, grids, factorisations.  ``times`` is the record's time grid.
+``setup(problem, times=..., device=..., seed=..., budget=..., workdir=...)``
+    Untimed preparation: networks, grids, factorisations.  ``times`` is the record's time grid;
+    ``workdir`` (or None) is a directory the solver may keep checkpoints in across runs.
 ``run()``
     The timed solve or training.
 ``evaluate()``
@@ -18,6 +19,7 @@ The harness, not the solver, compares observables with the reference.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, ClassVar
 
 import numpy as np
@@ -124,6 +126,8 @@ class Solver:
         #: Wall seconds of each iteration (device synchronised), when the solver records them;
         #: the scaling command takes the median after warm-up.
         self.iteration_times: list[float] = []
+        #: Per-iteration series (e.g. loss terms) stored beside the record as a side file.
+        self.history: dict[str, list[float]] = {}
 
     def spec(self) -> dict[str, Any]:
         return {"name": self.name, "params": self.params.params()}
@@ -133,7 +137,7 @@ class Solver:
         return None
 
     def setup(self, problem, *, times: np.ndarray, device: str = "cpu", seed: int = 0,
-              budget: Budget | None = None) -> None:
+              budget: Budget | None = None, workdir: Path | None = None) -> None:
         raise NotImplementedError
 
     def run(self) -> None:

@@ -74,7 +74,8 @@ class CrankNicolson(Solver):
                     f"memory_limit_gb={self.params.memory_limit_gb:g}")
         return None
 
-    def setup(self, problem, *, times, device="cpu", seed=0, budget: Budget | None = None):
+    def setup(self, problem, *, times, device="cpu", seed=0, budget: Budget | None = None,
+              workdir=None):
         self.problem = problem
         self.times = np.asarray(times, dtype=float)
         self.settings = self._settings(problem)

@@ -176,11 +176,12 @@ class _Broken(Solver):
     class Params(Parametrized):
         mode: str = param("raise", "how to fail", choices=("raise", "nan"))
 
-    def setup(self, problem, *, times, device="cpu", seed=0, budget=None):
+    def setup(self, problem, *, times, device="cpu", seed=0, budget=None, workdir=None):
         self.problem, self.times = problem, np.asarray(times)
 
     def run(self):
         self.iterations = 1
+        self.history = {"loss": [1.0, float("nan")]}
         if self.params.mode == "raise":
             raise RuntimeError("diverged on purpose")
 
@@ -204,6 +205,10 @@ def test_a_failing_solver_becomes_a_failed_record(broken, tmp_path, mode, fragme
     assert rec["status"] == "failed" and fragment in rec["reason"]
     stored = records.load(Path(rec["path"]))
     assert stored["status"] == "failed" and stored["error"]["traceback"]
+    history = json.loads((tmp_path / stored["history_file"]).read_text())
+    assert history == {"loss": [1.0, None]}
+    # the side file is not mistaken for a record
+    assert [r["run_id"] for _, r in records.iter_records(tmp_path)] == [rec["run_id"]]
 
 
 def test_run_exits_1_when_a_run_failed(broken, tmp_path, capsys):
