@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 from scipy.special import ndtr
 
 from .base import GridHint, Invariants, Problem, Reference, dim_param, standard_normal, xp_of
@@ -67,15 +68,17 @@ class GaussianPacket(Problem):
     t_final: float = param(1.0, "final time T", lo=0.0, lo_open=True)
 
     # --- exact moments per coordinate ----------------------------------------------------
-    def _s(self, t):
-        """sin(omega t) / omega, continuous at omega = 0."""
-        return t * np.sinc(self.omega * np.asarray(t, dtype=float) / np.pi)
+    def moments(self, t) -> tuple:
+        """Exact per-coordinate (mean, var, mean', var') at times ``t``.
 
-    def moments(self, t) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Exact per-coordinate (mean, var, mean', var') at times ``t`` (NumPy)."""
-        t = np.asarray(t, dtype=float)
+        ``t`` may be NumPy/float (NumPy results) or a torch tensor (torch results, differentiable
+        in t).  sin(omega t)/omega is written with sinc, so omega = 0 is continuous.
+        """
+        xp = xp_of(t)
+        if xp is np:
+            t = np.asarray(t, dtype=float)
         w, c, m, hb, s2 = self.omega, self.center, self.mass, self.hbar, self.sigma2
-        cos, s = np.cos(w * t), self._s(t)
+        cos, s = xp.cos(w * t), t * xp.sinc(w * t / math.pi)
         v0 = hb * self.phase / m
         q = (hb / (2.0 * m)) ** 2 / s2  # the momentum spread's contribution to var'' / 2
         mean = c * (1.0 - cos) + v0 * s
@@ -176,19 +179,30 @@ class PacketReference(Reference):
         z = (np.asarray(x, dtype=float)[None, :] - mean[:, None]) / np.sqrt(var)[:, None]
         return ndtr(z)
 
-    def density(self, x, t: float):
-        """rho(x, t) at points ``x`` (..., d), NumPy or torch."""
-        mean, var = (float(a) for a in self.problem.moments(t)[:2])
-        xp = xp_of(x)
-        q = ((x - mean) ** 2).sum(-1) / var
-        return xp.exp(-0.5 * q) / (2 * math.pi * var) ** (self.problem.d / 2)
+    def _moments_at(self, t) -> tuple:
+        """Moments at one time, shaped to broadcast against points (..., d).
 
-    def u(self, x, t: float):
-        mean, var = (float(a) for a in self.problem.moments(t)[:2])
+        A float ``t`` gives floats; a tensor ``t`` of shape (...) matching the points' batch shape
+        gives tensors of shape (..., 1), differentiable in t.
+        """
+        if isinstance(t, torch.Tensor):
+            return tuple(a.unsqueeze(-1) for a in self.problem.moments(t))
+        return tuple(float(a) for a in self.problem.moments(t))
+
+    def density(self, x, t):
+        """rho(x, t) at points ``x`` (..., d), NumPy or torch."""
+        mean, var = self._moments_at(t)[:2]
+        xp = xp_of(x)
+        q = ((x - mean) ** 2 / var).sum(-1)
+        var_ = var[..., 0] if isinstance(var, torch.Tensor) else var
+        return xp.exp(-0.5 * q) / (2 * math.pi * var_) ** (self.problem.d / 2)
+
+    def u(self, x, t):
+        mean, var = self._moments_at(t)[:2]
         return -(self.problem.hbar / (2 * self.problem.mass)) * (x - mean) / var
 
-    def v(self, x, t: float):
-        mean, var, dmean, dvar = (float(a) for a in self.problem.moments(t))
+    def v(self, x, t):
+        mean, var, dmean, dvar = self._moments_at(t)
         return dmean + dvar / (2 * var) * (x - mean)
 
     def sample(self, n, times, rng):

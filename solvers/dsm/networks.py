@@ -1,0 +1,100 @@
+"""The two velocity networks of DSM, u_theta(x, t) and v_theta(x, t), evaluated together.
+
+Both MLPs have the same shape, so their weights are stacked along a leading axis of size 2 and
+one batched matrix product evaluates both: the simulation loop and every derivative pass launch
+half the operations two separate networks would.  Row 0 of every stacked tensor is the osmotic
+network u, row 1 the current network v.
+
+Each network reads its own copy of the input (``xu`` for u, ``xv`` for v).  The copies hold the
+same values; keeping them separate lets one reverse pass differentiate div u + div v and return
+grad div u and grad div v apart (see :mod:`solvers.dsm.equations`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+from torch import nn
+
+__all__ = ["TwinMLP", "ACTIVATIONS"]
+
+#: Smooth activations only: the losses need second derivatives of the networks.
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "tanh": torch.tanh,
+    "silu": torch.nn.functional.silu,
+    "softplus": torch.nn.functional.softplus,
+}
+
+
+class TwinMLP(nn.Module):
+    """Two MLPs R^{d+1} -> R^d (u and v) with stacked weights.
+
+    Parameters
+    ----------
+    d : int
+        Dimension of x.
+    width, depth : int
+        Hidden width and number of hidden layers.
+    activation : str
+        One of :data:`ACTIVATIONS`.
+    x_shift, x_scale, t_scale : float
+        Inputs are (x - x_shift) / x_scale and t / t_scale.
+    out_scale : float
+        The networks' raw outputs are multiplied by this (a typical velocity).
+    initial : callable or None
+        ``initial(xu, xv) -> (u0, v0)``: when given, the initial condition is built in,
+        u = u0(x) + (t / t_scale) * NN_u(x, t) and likewise v, so it holds exactly at t = 0.
+    """
+
+    def __init__(self, d: int, width: int, depth: int, activation: str = "tanh",
+                 x_shift: float = 0.0, x_scale: float = 1.0, t_scale: float = 1.0,
+                 out_scale: float = 1.0, initial=None, dtype=torch.float32):
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}")
+        self.d, self.width, self.depth = d, width, depth
+        self.act = ACTIVATIONS[activation]
+        self.x_shift, self.x_scale, self.t_scale = float(x_shift), float(x_scale), float(t_scale)
+        self.out_scale = float(out_scale)
+        self.initial = initial
+        sizes = [d + 1] + [width] * depth + [d]
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+            # Glorot-uniform per network, the usual choice for tanh
+            bound = math.sqrt(6.0 / (fan_in + fan_out))
+            w = torch.empty(2, fan_in, fan_out, dtype=dtype).uniform_(-bound, bound)
+            self.weights.append(nn.Parameter(w))
+            self.biases.append(nn.Parameter(torch.zeros(2, 1, fan_out, dtype=dtype)))
+
+    def forward(self, xu: torch.Tensor, xv: torch.Tensor, t: torch.Tensor):
+        """u(xu, t), v(xv, t) for points of shape (n, d) and times (n,); returns two (n, d).
+
+        Also works per point (shapes (d,) and ()), as torch.func.vmap calls it.
+        """
+        single = xu.dim() == 1
+        if single:
+            xu, xv, t = xu[None], xv[None], t[None]
+        t_in = (t / self.t_scale)[:, None]
+        z = torch.stack([torch.cat([(xu - self.x_shift) / self.x_scale, t_in], -1),
+                         torch.cat([(xv - self.x_shift) / self.x_scale, t_in], -1)])
+        n_layers = len(self.weights)
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            z = torch.baddbmm(b, z, w)
+            if i < n_layers - 1:
+                z = self.act(z)
+        u, v = z[0] * self.out_scale, z[1] * self.out_scale
+        if self.initial is not None:
+            u0, v0 = self.initial(xu, xv)
+            u, v = u0 + t_in * u, v0 + t_in * v
+        if single:
+            return u[0], v[0]
+        return u, v
+
+    @torch.no_grad()
+    def drift(self, x: torch.Tensor, t: torch.Tensor, nu: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """(v + nu u)(x, t) and u for the simulation; no graph is built."""
+        u, v = self.forward(x, x, t)
+        return v + nu * u, u

@@ -1,0 +1,73 @@
+"""Trajectories of dX = (v + nu u)(X, t) dt + sqrt(nu hbar / m) dW, and the points trained on.
+
+The simulation runs without gradients (the loss never differentiates through it) and keeps the
+drift of every step, so that the training points between grid times cost no extra network
+evaluation.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["simulate", "select_points", "SCHEMES"]
+
+#: ``grid``: every simulated point at the grid times; ``random``: M points per trajectory at
+#: random steps, each advanced by a random fraction of its step (jittered times).
+SCHEMES = ("grid", "random")
+
+
+@torch.no_grad()
+def simulate(net, x0: torch.Tensor, times: torch.Tensor, nu: float, diffusion: float,
+             generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Euler–Maruyama from ``x0`` (B, d) over ``times`` (N+1,).
+
+    Returns positions (N+1, B, d) and the drift used at each step (N, B, d).
+    ``diffusion`` is sqrt(nu hbar / m).
+    """
+    n_steps = len(times) - 1
+    B, d = x0.shape
+    noise = torch.randn((n_steps, B, d), generator=generator, device=x0.device, dtype=x0.dtype)
+    dts = (times[1:] - times[:-1]).to(x0.dtype)
+    noise.mul_((diffusion * dts.sqrt())[:, None, None])
+    xs = torch.empty((n_steps + 1, B, d), device=x0.device, dtype=x0.dtype)
+    drifts = torch.empty((n_steps, B, d), device=x0.device, dtype=x0.dtype)
+    xs[0] = x0
+    tcol = torch.empty(B, device=x0.device, dtype=x0.dtype)
+    for i in range(n_steps):
+        tcol.fill_(float(times[i]))
+        b, _ = net.drift(xs[i], tcol, nu)
+        drifts[i] = b
+        torch.addcmul(xs[i] + noise[i], b, dts[i], out=xs[i + 1])
+    return xs, drifts
+
+
+@torch.no_grad()
+def select_points(xs: torch.Tensor, drifts: torch.Tensor, times: torch.Tensor, scheme: str,
+                  points: int, diffusion: float, generator: torch.Generator | None
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Training points (n, d) and their times (n,) from simulated trajectories.
+
+    ``grid`` takes all (N+1) B simulated points.  ``random`` takes ``points`` distinct steps per
+    trajectory and moves each by a uniform fraction s of its step with the step's drift and
+    fresh noise of variance s dt: a point of the same process at a time between grid times.
+    """
+    n1, B, d = xs.shape
+    if scheme == "grid":
+        return xs.reshape(-1, d), times[:, None].expand(n1, B).reshape(-1).to(xs.dtype)
+    if scheme != "random":
+        raise ValueError(f"scheme must be one of {SCHEMES}")
+    n_steps = n1 - 1
+    if not 1 <= points <= n_steps:
+        raise ValueError(f"points per trajectory must be in [1, {n_steps}], got {points}")
+    dev = xs.device
+    # M distinct steps per trajectory: the first M of a random permutation
+    steps = torch.rand((B, n_steps), generator=generator, device=dev).argsort(dim=1)[:, :points]
+    cols = torch.arange(B, device=dev)[:, None].expand(B, points)
+    base, drift = xs[steps, cols], drifts[steps, cols]  # (B, M, d)
+    t0 = times.to(dev)[steps].to(xs.dtype)
+    dt = (times.to(dev)[steps + 1] - times.to(dev)[steps]).to(xs.dtype)
+    s = torch.rand((B, points), generator=generator, device=dev, dtype=xs.dtype)
+    noise = torch.randn((B, points, d), generator=generator, device=dev, dtype=xs.dtype)
+    h = (s * dt)[..., None]
+    x = base + drift * h + diffusion * h.sqrt() * noise
+    return x.reshape(-1, d), (t0 + s * dt).reshape(-1)

@@ -1,0 +1,367 @@
+"""Deep Stochastic Mechanics as a solver of the suite (the method of DESIGN.md section 2)."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from problems.parameters import Parametrized, ParameterError, param
+
+from ..base import Budget, Observables, Solver
+from .equations import DERIVATIVES, DIVERGENCES, EQUATIONS, residuals
+from .networks import ACTIVATIONS, TwinMLP
+from .sampling import SCHEMES, select_points, simulate
+
+__all__ = ["DSM"]
+
+CHECKPOINT = "dsm-checkpoint.pt"
+
+
+class DSM(Solver):
+    """Deep Stochastic Mechanics: two networks u_theta, v_theta trained on their own trajectories.
+
+    Each iteration simulates ``batch`` trajectories of dX = (v + nu u) dt + sqrt(nu hbar/m) dW
+    with the current networks (Euler–Maruyama, ``steps`` steps, no gradient), takes training
+    points from them (``sampling``), and takes an Adam step on
+
+        w_u E|r_u|^2 + w_v E|r_v|^2 + w_0 E(|u(X0, 0) - u0|^2 + |v(X0, 0) - v0|^2)
+
+    (the last term only with ``initial_condition="loss"``).  After training, ``eval_samples``
+    fresh trajectories (stochastic Heun, ``eval_steps`` steps) give the observables.
+    """
+
+    name = "dsm"
+    description = "Deep Stochastic Mechanics: neural osmotic/current velocities on trajectories"
+    sample_based = True
+    iterations_param = "iterations"
+    quick_params = {"iterations": 20, "width": 32, "batch": 16, "steps": 40, "points": 8,
+                    "eval_samples": 2000, "eval_steps": 40}
+
+    @dataclass(frozen=True)
+    class Params(Parametrized):
+        # networks
+        width: int = param(128, "hidden width of each network", lo=1, hi=8192)
+        depth: int = param(2, "hidden layers of each network", lo=1, hi=16)
+        activation: str = param("tanh", "activation (smooth)", choices=tuple(ACTIVATIONS))
+        initial_condition: str = param(
+            "loss", "loss: initial-condition loss term; built_in: u = u0 + t NN (exact at t=0)",
+            choices=("loss", "built_in"))
+        # equations and derivatives
+        equations: str = param("divergence", "divergence (DSM) or nelson (vector Laplacian)",
+                               choices=EQUATIONS)
+        derivatives: str = param("func", "func: torch.func; loop: one autograd pass per dimension",
+                                 choices=DERIVATIVES)
+        divergence: str = param("exact", "exact or hutchinson (stochastic trace)",
+                                choices=DIVERGENCES)
+        probes: int = param(1, "Hutchinson probes per residual factor", lo=1, hi=1024)
+        # trajectories and training points
+        nu: float = param(1.0, "diffusion nu of the training process (0: deterministic flow)",
+                          lo=0.0, hi=100.0)
+        steps: int = param(200, "Euler–Maruyama steps N over [0, T]", lo=1, hi=100000)
+        batch: int = param(100, "trajectories B per simulation", lo=1, hi=10**7)
+        sampling: str = param("random", "grid: all N+1 points; random: M jittered points each",
+                              choices=SCHEMES)
+        points: int = param(20, "training points M per trajectory (sampling=random)", lo=1)
+        refresh: int = param(1, "simulate new trajectories every k iterations", lo=1)
+        # loss and optimiser
+        w_u: float = param(1.0, "weight of the u-equation loss", lo=0.0)
+        w_v: float = param(1.0, "weight of the v-equation loss", lo=0.0)
+        w_0: float = param(1.0, "weight of the initial-condition loss", lo=0.0)
+        lr: float = param(1e-3, "Adam learning rate", lo=0.0, lo_open=True, hi=1.0)
+        schedule: str = param("cosine", "learning-rate schedule", choices=("cosine", "constant"))
+        lr_final: float = param(0.01, "final learning rate / lr (cosine)", lo=0.0, hi=1.0)
+        iterations: int = param(2000, "training iterations (the budget)", lo=0)
+        max_seconds: float = param(0.0, "stop training after this many seconds (0: no limit)",
+                                   lo=0.0)
+        checkpoint_every: int = param(0, "save a checkpoint every K iterations (0: never)", lo=0)
+        resume: bool = param(False, "continue from the run's checkpoint if there is one")
+        # evaluation
+        eval_samples: int = param(40000, "trajectories S for the observables", lo=2)
+        eval_steps: int = param(200, "stochastic Heun steps for evaluation (at least one per "
+                                     "record interval)", lo=1, hi=100000)
+        eval_nu: float = param(1.0, "diffusion nu of the evaluation process", lo=0.0, hi=100.0)
+        eval_chunk: int = param(20000, "trajectories simulated at once in evaluation", lo=1)
+        keep_coords: int = param(2, "coordinates whose samples are kept in the observables",
+                                 lo=1)
+        # numerics
+        dtype: str = param("float32", "floating-point precision", choices=("float32", "float64"))
+        device: str = param("auto", "auto (the harness's choice), cpu or cuda",
+                            choices=("auto", "cpu", "cuda"))
+
+        def validate(self) -> None:
+            if self.sampling == "random" and self.points > self.steps:
+                raise ParameterError(f"solver dsm: points={self.points} exceeds steps={self.steps}"
+                                     " (M distinct steps per trajectory)")
+            if self.divergence == "hutchinson" and (self.derivatives != "func"
+                                                    or self.equations != "divergence"):
+                raise ParameterError("solver dsm: divergence=hutchinson needs derivatives=func "
+                                     "and equations=divergence")
+
+    # --- setup ------------------------------------------------------------------------------
+    def setup(self, problem, *, times, device="cpu", seed=0, budget: Budget | None = None,
+              workdir: Path | None = None):
+        p = self.params
+        self.problem = problem
+        self.times = np.asarray(times, dtype=float)
+        self.budget = budget or Budget()
+        self.workdir = Path(workdir) if workdir is not None else None
+        dev = device if p.device == "auto" else p.device
+        if dev.startswith("cuda") and not torch.cuda.is_available():
+            raise RuntimeError("solver dsm: device=cuda requested but CUDA is not available")
+        self.device = torch.device(dev)
+        self.dtype = torch.float64 if p.dtype == "float64" else torch.float32
+        self.seed = seed
+        self.gen = torch.Generator(device=self.device).manual_seed(seed)
+        torch.manual_seed(seed)
+
+        hint = problem.grid_hint()
+        centre = 0.5 * (np.array(hint.lo) + np.array(hint.hi))
+        half = 0.5 * (np.array(hint.hi) - np.array(hint.lo))
+        initial = None
+        if p.initial_condition == "built_in":
+            initial = lambda xu, xv: (problem.u0(xu), problem.v0(xv))  # noqa: E731
+        self.net = TwinMLP(
+            problem.d, p.width, p.depth, p.activation,
+            x_shift=float(centre.mean()), x_scale=float(half.mean()) / 3.0,
+            t_scale=problem.t_final, out_scale=self._velocity_scale(problem),
+            initial=initial, dtype=self.dtype).to(self.device)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=p.lr)
+        total = max(p.iterations, 1)
+        if p.schedule == "cosine":
+            self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(
+                self.opt, T_max=total, eta_min=p.lr * p.lr_final)
+        else:
+            self.sched = None
+        self.train_times = torch.linspace(0.0, problem.t_final, p.steps + 1, dtype=self.dtype,
+                                          device=self.device)
+        self.start_iteration = 0
+        self.history = {"loss": [], "loss_u": [], "loss_v": [], "loss_0": [], "lr": []}
+        if p.resume:
+            self._load_checkpoint()
+
+    def _velocity_scale(self, problem) -> float:
+        """A typical speed: sqrt(2 E / (m d)) with E the initial energy (Monte Carlo)."""
+        gen = np.random.default_rng(12345)
+        x = problem.sample_x0(4000, gen)
+        kinetic = 0.5 * problem.mass * ((problem.u0(x) ** 2).sum(-1) + (problem.v0(x) ** 2).sum(-1))
+        energy = float(np.mean(kinetic + problem.potential(x)))
+        energy = max(energy, float(np.mean(kinetic)), 1e-12)
+        return math.sqrt(2.0 * energy / (problem.mass * problem.d))
+
+    # --- the loss ---------------------------------------------------------------------------
+    def _uv(self, xu, xv, t):
+        return self.net(xu, xv, t)
+
+    def loss(self, x, t, x0):
+        """Total loss and its terms at training points (x, t) and initial points x0."""
+        p, prob = self.params, self.problem
+        res = residuals(self._uv, x, t, prob.grad_potential(x, 0.0), hbar=prob.hbar,
+                        mass=prob.mass, equations=p.equations, derivatives=p.derivatives,
+                        divergence=p.divergence, probes=p.probes, generator=self.gen)
+        loss_u = (res["ru1"] * res["ru2"]).sum(-1).mean()
+        loss_v = (res["rv1"] * res["rv2"]).sum(-1).mean()
+        total = p.w_u * loss_u + p.w_v * loss_v
+        loss_0 = torch.zeros((), dtype=self.dtype, device=self.device)
+        if p.initial_condition == "loss" and p.w_0 > 0:
+            zero = torch.zeros(x0.shape[0], dtype=self.dtype, device=self.device)
+            u, v = self.net(x0, x0, zero)
+            loss_0 = ((u - prob.u0(x0)) ** 2).sum(-1).mean() + ((v - prob.v0(x0)) ** 2).sum(-1).mean()
+            total = total + p.w_0 * loss_0
+        return total, {"loss_u": loss_u, "loss_v": loss_v, "loss_0": loss_0}
+
+    def _diffusion(self, nu: float) -> float:
+        return math.sqrt(nu * self.problem.hbar / self.problem.mass)
+
+    def _x0(self, n: int) -> torch.Tensor:
+        return self.problem.sample_x0(n, self.gen, dtype=self.dtype)
+
+    # --- training ---------------------------------------------------------------------------
+    def run(self) -> None:
+        from tqdm.auto import tqdm
+
+        p = self.params
+        started = time.perf_counter()
+        cuda = self.device.type == "cuda"
+        diffusion = self._diffusion(p.nu)
+        self.iterations = self.start_iteration
+        bar = tqdm(total=p.iterations, initial=self.start_iteration, desc=f"dsm d={self.problem.d}",
+                   unit="it", leave=False, disable=None)
+        try:
+            for it in range(self.start_iteration, p.iterations):
+                t_it = time.perf_counter()
+                if (it - self.start_iteration) % p.refresh == 0:
+                    xs, drifts = simulate(self.net, self._x0(p.batch), self.train_times, p.nu,
+                                          diffusion, self.gen)
+                x, t = select_points(xs, drifts, self.train_times, p.sampling, p.points,
+                                     diffusion, self.gen)
+                total, terms = self.loss(x, t, self._x0(p.batch))
+                if not torch.isfinite(total):
+                    raise FloatingPointError(
+                        f"non-finite loss at iteration {it + 1}: "
+                        + ", ".join(f"{k}={float(v.detach()):.3g}" for k, v in terms.items()))
+                self.opt.zero_grad(set_to_none=True)
+                total.backward()
+                self.opt.step()
+                if self.sched is not None:
+                    self.sched.step()
+                if cuda:
+                    torch.cuda.synchronize()
+                self.iteration_times.append(time.perf_counter() - t_it)
+                self.iterations = it + 1
+                self._record(total, terms)
+                if it % 10 == 0 or it + 1 == p.iterations:
+                    bar.set_postfix({k: f"{v[-1]:.3g}" for k, v in self.history.items()
+                                     if k != "lr"}, refresh=False)
+                bar.update(1)
+                if p.checkpoint_every and self.iterations % p.checkpoint_every == 0:
+                    self._save_checkpoint()
+                elapsed = time.perf_counter() - started
+                if self.budget.seconds is not None and elapsed > self.budget.seconds:
+                    raise TimeoutError(f"dsm exceeded its time limit of {self.budget.seconds:g} s "
+                                       f"at iteration {self.iterations}")
+                if p.max_seconds and elapsed > p.max_seconds:
+                    break
+        finally:
+            bar.close()
+        if p.checkpoint_every:
+            self._save_checkpoint()
+
+    def _record(self, total, terms) -> None:
+        self.history["loss"].append(float(total.detach()))
+        for k, v in terms.items():
+            self.history[k].append(float(v.detach()))
+        self.history["lr"].append(self.opt.param_groups[0]["lr"])
+
+    # --- checkpoints --------------------------------------------------------------------------
+    def _checkpoint_path(self) -> Path | None:
+        return self.workdir / CHECKPOINT if self.workdir is not None else None
+
+    def _save_checkpoint(self) -> None:
+        path = self._checkpoint_path()
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {
+            "iteration": self.iterations, "net": self.net.state_dict(),
+            "opt": self.opt.state_dict(),
+            "sched": self.sched.state_dict() if self.sched is not None else None,
+            "gen": self.gen.get_state(), "history": self.history,
+            "params": self.params.params(), "problem": self.problem.spec(),
+        }
+        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+
+    def _load_checkpoint(self) -> None:
+        path = self._checkpoint_path()
+        if path is None or not path.is_file():
+            return
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        if state["problem"] != self.problem.spec():
+            raise RuntimeError(f"checkpoint {path} is for another problem; delete it or turn off "
+                               "resume")
+        self.net.load_state_dict(state["net"])
+        self.opt.load_state_dict(state["opt"])
+        if self.sched is not None and state["sched"] is not None:
+            self.sched.load_state_dict(state["sched"])
+        self.gen.set_state(state["gen"])
+        self.history = state["history"]
+        self.start_iteration = int(state["iteration"])
+
+    # --- evaluation -------------------------------------------------------------------------
+    def _eval_grid(self) -> tuple[torch.Tensor, list[int]]:
+        """A time grid containing every record time, with >= eval_steps steps in all."""
+        times = self.times
+        per = max(1, math.ceil(self.params.eval_steps / max(len(times) - 1, 1)))
+        pieces, index = [np.array([times[0]])], [0]
+        for a, b in zip(times[:-1], times[1:]):
+            k = per if b > a else 0
+            if k:
+                pieces.append(np.linspace(a, b, k + 1)[1:])
+            index.append(index[-1] + k)
+        grid = np.concatenate(pieces)
+        return torch.tensor(grid, dtype=self.dtype, device=self.device), index
+
+    @torch.no_grad()
+    def evaluate(self) -> Observables:
+        p, prob = self.params, self.problem
+        grid, index = self._eval_grid()
+        at_record = {i: j for j, i in enumerate(index)}
+        T, d, S = len(self.times), prob.d, p.eval_samples
+        k = min(p.keep_coords, d)
+        nu = p.eval_nu
+        diffusion = self._diffusion(nu)
+        s1 = np.zeros((T, d))
+        s2 = np.zeros((T, d))
+        c1 = np.zeros(T)
+        c2 = np.zeros(T)
+        energy = np.zeros(T)
+        kept = np.empty((T, S, k), dtype=np.float32 if self.dtype == torch.float32 else np.float64)
+        done = 0
+        gen = torch.Generator(device=self.device).manual_seed(self.seed + 7919)
+        while done < S:
+            n = min(p.eval_chunk, S - done)
+            x = prob.sample_x0(n, gen, dtype=self.dtype)
+            tcol = torch.empty(n, dtype=self.dtype, device=self.device)
+
+            def observe(j, x, t):
+                x64 = x.double()
+                s1[j] += x64.sum(0).cpu().numpy()
+                s2[j] += (x64 * x64).sum(0).cpu().numpy()
+                xb = x64.mean(1)
+                c1[j] += float(xb.sum())
+                c2[j] += float((xb * xb).sum())
+                tcol.fill_(t)
+                u, v = self.net(x, x, tcol)
+                e = 0.5 * prob.mass * ((u.double() ** 2).sum(1) + (v.double() ** 2).sum(1)) \
+                    + prob.potential(x64, t)
+                energy[j] += float(e.sum())
+                kept[j, done:done + n] = x[:, :k].cpu().numpy()
+
+            observe(0, x, float(grid[0]))
+            for i in range(len(grid) - 1):
+                t0, t1 = float(grid[i]), float(grid[i + 1])
+                dt = t1 - t0
+                dw = diffusion * math.sqrt(dt) * torch.randn(x.shape, generator=gen,
+                                                             dtype=self.dtype, device=self.device)
+                # stochastic Heun: weak order 2 for additive noise
+                tcol.fill_(t0)
+                b0, _ = self.net.drift(x, tcol, nu)
+                trial = x + b0 * dt + dw
+                tcol.fill_(t1)
+                b1, _ = self.net.drift(trial, tcol, nu)
+                x = x + 0.5 * (b0 + b1) * dt + dw
+                if i + 1 in at_record:
+                    observe(at_record[i + 1], x, t1)
+            done += n
+        mean = s1 / S
+        var = s2 / S - mean**2
+        com_mean = c1 / S
+        com_var = c2 / S - com_mean**2
+        return Observables(
+            times=self.times, mean=mean, var=var * S / (S - 1), com_var=com_var * S / (S - 1),
+            energy=energy / S, samples=kept, n_samples=S, velocity=self.velocity,
+            diagnostics={
+                "eval_steps": len(grid) - 1, "eval_integrator": "heun", "eval_nu": nu,
+                "final_loss": self.history["loss"][-1] if self.history["loss"] else None,
+                "velocity_scale": self.net.out_scale,
+            })
+
+    @torch.no_grad()
+    def velocity(self, x: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """u_theta(x, t), v_theta(x, t) for points x (n, d) as NumPy arrays."""
+        xt = torch.as_tensor(np.asarray(x), dtype=self.dtype, device=self.device)
+        us, vs = [], []
+        for chunk in torch.split(xt, 65536):
+            tcol = torch.full((chunk.shape[0],), float(t), dtype=self.dtype, device=self.device)
+            u, v = self.net(chunk, chunk, tcol)
+            us.append(u.cpu().numpy())
+            vs.append(v.cpu().numpy())
+        return np.concatenate(us), np.concatenate(vs)
