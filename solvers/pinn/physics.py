@@ -21,7 +21,6 @@ DeepXDE's ``dde.grad.hessian`` but usable without DeepXDE.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -183,7 +182,3 @@ def as_tensor(x, dtype: torch.dtype, device) -> torch.Tensor:
 
 def with_time(x: torch.Tensor, t: float) -> torch.Tensor:
     return torch.cat([x, torch.full((x.shape[0], 1), float(t), dtype=x.dtype, device=x.device)], 1)
-
-
-def finite_or_nan(value: float) -> float:
-    return float(value) if math.isfinite(value) else float("nan")
