@@ -336,7 +336,9 @@ def test_ground_state_keeps_its_modulus_and_turns_its_phase():
     problem = problems.get("harmonic_nd", d=1, center=0.0, phase=0.0, hbar=1.0, omega=1.0,
                            sigma2=0.5, t_final=2.0)
     energy = 0.5
-    solver = train(problem, {"max_seconds": 120.0})
+    # a fixed number of steps (not seconds), so that the outcome does not depend on the load
+    solver = train(problem, {"iterations": 1000, "max_seconds": 290.0})
+    assert solver.result["stopped"] == "completed"
     x = torch.linspace(-2.5, 2.5, 101, dtype=solver.dtype)[:, None]
     psi0 = torch.tensor(np.abs(problem.psi0(x.double().numpy())), dtype=torch.float64)
     worst_mod = worst_phase = 0.0
@@ -349,8 +351,9 @@ def test_ground_state_keeps_its_modulus_and_turns_its_phase():
         expected = -energy * t / problem.hbar
         worst_phase = max(worst_phase, abs(math.atan2(float(b0), float(a0)) - expected))
         amp = float(psi0[50])
-        assert abs(float(a0) - amp * math.cos(expected)) < 0.05 * amp
-        assert abs(float(b0) - amp * math.sin(expected)) < 0.05 * amp
+        # decoupled parts would be off by amp * sin(1) = 0.84 amp at the end
+        assert abs(float(a0) - amp * math.cos(expected)) < 0.1 * amp
+        assert abs(float(b0) - amp * math.sin(expected)) < 0.1 * amp
     print(f"\nground state: worst |psi| error {worst_mod:.3g}, worst phase error {worst_phase:.3g} rad"
           f" after {solver.iterations} iterations")
     assert worst_mod < 0.05
