@@ -290,6 +290,18 @@ def test_runs_repeat_from_their_seed_in_a_reused_process_and_after_a_crash():
     assert any(not torch.equal(first[k], other[k]) for k in first)
 
 
+def test_lbfgs_after_adam_and_resampling_run_their_counts():
+    problem = problems.get("harmonic_1d")
+    solver = quick_run(problem, lbfgs_iterations=30)
+    assert solver.result["adam_iterations"] == QUICK["iterations"]
+    assert solver.result["lbfgs_iterations"] == 30 and solver.iterations == QUICK["iterations"] + 30
+    assert set(solver.history["optimizer"]) == {"adam", "lbfgs"}
+    resampled = quick_run(problem, resample_every=10, distribution="pseudo",
+                          initial_condition="loss", walls="transform")
+    assert resampled.result["loss_terms"] == ["pde_re", "pde_im", "initial_re", "initial_im"]
+    assert np.all(np.isfinite(resampled.evaluate().var))
+
+
 def test_time_limits():
     problem = problems.get("harmonic_1d")
     many = {"iterations": 10**7}

@@ -166,9 +166,10 @@ class Trainer:
         class Clock(dde.callbacks.Callback):
             """Times every iteration and stops training at the wall-clock limits."""
 
-            def __init__(self, record: bool):
+            def __init__(self, record: bool, lbfgs_until: int | None = None):
                 super().__init__()
                 self.record = record
+                self.lbfgs_until = lbfgs_until
                 self.t0 = 0.0
 
             def on_batch_begin(self):
@@ -184,6 +185,12 @@ class Trainer:
                 elif now >= soft:
                     state["stopped"] = "max_seconds"
                     self.model.stop_training = True
+                if self.lbfgs_until is not None:
+                    # DeepXDE runs whole chunks; the last one must not overshoot the count
+                    left = self.lbfgs_until - int(self.model.train_state.step)
+                    group = self.model.opt.param_groups[0]
+                    group["max_iter"] = max(1, min(group["max_iter"], left))
+                    group["max_eval"] = int(1.25 * group["max_iter"])
 
         callbacks = [Clock(record=True)]
         if p["resample_every"] > 0:
@@ -202,7 +209,8 @@ class Trainer:
             opt_config.LBFGS_options["fun_per_step"] = int(
                 1.25 * opt_config.LBFGS_options["iter_per_step"])
             model.compile("L-BFGS", loss_weights=self.weights)
-            model.train(callbacks=[Clock(record=False)], verbose=0)
+            model.train(callbacks=[Clock(record=False, lbfgs_until=adam + p["lbfgs_iterations"])],
+                        verbose=0)
             lbfgs = int(model.train_state.step) - adam
         elapsed = time.perf_counter() - started
         if self._nan():
