@@ -12,10 +12,11 @@ from problems.parameters import Registry
 from .base import Budget, Observables, Solver
 from .crank_nicolson import CrankNicolson
 from .dsm import DSM
+from .pinn import Pinn
 
 __all__ = ["get", "names", "solver_class", "Solver", "Observables", "Budget"]
 
-_CLASSES: tuple[type[Solver], ...] = (CrankNicolson, DSM)
+_CLASSES: tuple[type[Solver], ...] = (CrankNicolson, DSM, Pinn)
 _REGISTRY = Registry("solver", _CLASSES, lambda cls, params: cls(params))
 REGISTRY: dict[str, type[Solver]] = _REGISTRY.classes
 names = _REGISTRY.names
