@@ -24,6 +24,8 @@ This is the only place metrics are computed.  Conventions (fixed names):
 ``w1_mean`` / ``w1_max``
     1-Wasserstein distance between the first coordinate's marginal and the reference's, at five
     times (t = 0, T/4, T/2, 3T/4, T), averaged / worst.
+``pair_w1_mean`` / ``pair_w1_max`` / ``pair_w1_floor``
+    The same for the pair distance x_0 - x_1 (d >= 2), the interaction's fingerprint.
 """
 
 from __future__ import annotations
@@ -143,13 +145,21 @@ def evaluate(problem, reference, obs, seed: int = 0) -> tuple[dict[str, float], 
         series["marginal"] = marginal
 
     if reference.has_observables:
-        w1 = _w1(problem, reference, obs, times, rng)
+        samples0 = obs.samples[:, :, 0] if obs.samples is not None else None
+        w1 = _w1(times, lambda e, ts: reference.marginal_cdf(0, e, ts), marginal_edges(problem, bins=W1_BINS),
+                 samples0, lambda e: obs.marginal_cdf(0, e),
+                 _exact_draws(reference, obs, rng, lambda x: x[:, 0]))
         if w1:
             series["w1"] = w1
-            metrics["w1_mean"] = float(np.mean(w1["values"]))
-            metrics["w1_max"] = float(np.max(w1["values"]))
-            if "floor" in w1:
-                metrics["w1_floor"] = float(np.mean(w1["floor"]))
+            metrics.update(_w1_metrics("w1", w1))
+
+    if problem.d >= 2:
+        pair = _pair_series(problem, reference, obs, times, rng)
+        if pair:
+            series["pair"], w1 = pair
+            if w1:
+                series["pair_w1"] = w1
+                metrics.update(_w1_metrics("pair_w1", w1))
 
     for key in ("norm_drift", "max_wall_mass"):
         if key in obs.diagnostics:
@@ -221,24 +231,63 @@ def _velocity_errors(problem, reference, obs, times, rng):
     return out
 
 
-def _w1(problem, reference, obs, times, rng):
-    """W1 of coordinate 0's marginal at five times, against the reference's binned density."""
+def _w1_metrics(prefix: str, w1: dict[str, Any]) -> dict[str, float]:
+    out = {f"{prefix}_mean": float(np.mean(w1["values"])), f"{prefix}_max": float(np.max(w1["values"]))}
+    if "floor" in w1:
+        out[f"{prefix}_floor"] = float(np.mean(w1["floor"]))
+    return out
+
+
+def _exact_draws(reference, obs, rng, statistic):
+    """``draw(t) -> values``: the statistic of S exact samples at time t, for W1 floors."""
+    if not (obs.n_samples and reference.has_samples):
+        return None
+    S = int(obs.n_samples)
+    return lambda t: statistic(reference.sample(S, np.array([t]), rng)[0])
+
+
+def _w1(times, ref_cdf, edges, obs_values, obs_cdf, draw):
+    """W1 at five times between a solver's law (its samples, else its CDF) and the reference's
+    binned CDF ``ref_cdf(edges, times)``; with ``draw``, the floor of exact samples too."""
     idx = _time_indices(times)
-    edges = marginal_edges(problem, bins=W1_BINS)
     centres = 0.5 * (edges[1:] + edges[:-1])
-    ref_w = np.diff(reference.marginal_cdf(0, edges, times[idx]), axis=1)
-    if obs.samples is not None:
-        values = [wasserstein_distance(obs.samples[i, :, 0], centres, None, w)
-                  for i, w in zip(idx, ref_w)]
+    ref_w = np.diff(ref_cdf(edges, times[idx]), axis=1)
+    if obs_values is not None:
+        values = [wasserstein_distance(obs_values[i], centres, None, w) for i, w in zip(idx, ref_w)]
     else:
-        cdf = obs.marginal_cdf(0, edges)
+        cdf = obs_cdf(edges)
         if cdf is None:
             return None
         obs_w = np.diff(cdf[idx], axis=1)
         values = [wasserstein_distance(centres, centres, a, b) for a, b in zip(obs_w, ref_w)]
     out = {"times": times[idx], "values": values}
-    if obs.n_samples and reference.has_samples:
-        S = int(obs.n_samples)
-        out["floor"] = [wasserstein_distance(reference.sample(S, times[[i]], rng)[0, :, 0],
-                                             centres, None, w) for i, w in zip(idx, ref_w)]
+    if draw is not None:
+        out["floor"] = [wasserstein_distance(draw(times[i]), centres, None, w)
+                        for i, w in zip(idx, ref_w)]
     return out
+
+
+def pair_edges(problem, bins: int) -> np.ndarray:
+    """Bin edges for the pair distance x_0 - x_1: the box's width on either side of 0."""
+    hint = problem.grid_hint()
+    width = hint.hi[0] - hint.lo[0]
+    return np.linspace(-width, width, bins + 1)
+
+
+def _pair_series(problem, reference, obs, times, rng):
+    """The pair-distance density for the record, and its W1 against the reference."""
+    edges = pair_edges(problem, 2 * MARGINAL_BINS)
+    cdf = obs.pair_distance_cdf(edges)
+    if cdf is None:
+        return None
+    series = {"edges": edges, "density": np.diff(cdf, axis=1) / np.diff(edges)}
+    w1 = None
+    if reference.has_pair:
+        ref_cdf = reference.pair_cdf(edges, times)
+        series["reference_density"] = np.diff(ref_cdf, axis=1) / np.diff(edges)
+        values = None
+        if obs.samples is not None and obs.samples.shape[2] >= 2:
+            values = obs.samples[:, :, 0] - obs.samples[:, :, 1]
+        w1 = _w1(times, reference.pair_cdf, pair_edges(problem, W1_BINS), values,
+                 obs.pair_distance_cdf, _exact_draws(reference, obs, rng, lambda x: x[:, 0] - x[:, 1]))
+    return series, w1

@@ -164,8 +164,9 @@ def execute(run: PlannedRun, out_dir: Path | None = None) -> dict[str, Any]:
         record["metrics"] = metric_values
         record["reference"] = reference.describe()
         record["diagnostics"] = obs.diagnostics
-        if "marginal" in series:
-            series["marginal"] = _compact_marginal(series["marginal"])
+        for key in ("marginal", "pair"):
+            if key in series:
+                series[key] = _compact_marginal(series[key])
         record["observables"] = series
     except (KeyboardInterrupt, SystemExit):
         raise

@@ -104,6 +104,16 @@ class Reference:
         """CDF of coordinate ``coord``'s marginal at points ``x``, shape ``(T, len(x))``."""
         self._missing("marginals")
 
+    def pair_cdf(self, z: np.ndarray, times: np.ndarray) -> np.ndarray:
+        """CDF of the pair distance x_0 - x_1 at points ``z``, shape (T, len(z)); d >= 2."""
+        self._missing("pair-distance distribution")
+
+    @property
+    def has_pair(self) -> bool:
+        """Whether :meth:`pair_cdf` is available (observables in d >= 2)."""
+        return self.has_observables and getattr(self, "problem", None) is not None \
+            and self.problem.d >= 2
+
     def u(self, x, t: float):
         """Osmotic velocity (hbar/2m) grad log rho at points ``x`` (..., d)."""
         self._missing("osmotic velocity")

@@ -229,6 +229,9 @@ class BosonReference(Reference):
     def marginal_cdf(self, coord, x, times):
         return self.solution(times).marginal_cdf(coord, x)
 
+    def pair_cdf(self, z, times):
+        return self.solution(times).pair_cdf(z)
+
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "invariants": self.invariants.as_dict()}
         if self.has_observables:

@@ -179,6 +179,11 @@ class PacketReference(Reference):
         z = (np.asarray(x, dtype=float)[None, :] - mean[:, None]) / np.sqrt(var)[:, None]
         return ndtr(z)
 
+    def pair_cdf(self, z, times):
+        # independent coordinates with equal means: x_0 - x_1 ~ N(0, 2 var)
+        var = self.problem.moments(times)[1]
+        return ndtr(np.asarray(z, dtype=float)[None, :] / np.sqrt(2 * var)[:, None])
+
     def _moments_at(self, t) -> tuple:
         """Moments at one time, shaped to broadcast against points (..., d).
 

@@ -62,6 +62,10 @@ class Observables:
     velocity : callable or None
         ``velocity(x, t) -> (u, v)`` for points ``x`` of shape (n, d) at time ``t``: the method's
         osmotic and current velocities, compared with the reference's in L2(rho).
+    pair_cdf : callable or None
+        ``pair_cdf(z) -> (T, len(z))``: the CDF of the pair distance x_0 - x_1 (d >= 2), the
+        interaction's fingerprint.  Sample-based solvers may leave it None when ``samples``
+        keeps at least two coordinates.
     diagnostics : dict
         Method-specific numbers worth recording (grid, wall mass, norm drift, ...).
     """
@@ -75,6 +79,7 @@ class Observables:
     samples: np.ndarray | None = None
     n_samples: int | None = None
     velocity: Callable[[np.ndarray, float], tuple[np.ndarray, np.ndarray]] | None = None
+    pair_cdf: Callable[[np.ndarray], np.ndarray] | None = None
     diagnostics: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -89,6 +94,16 @@ class Observables:
             sorted_ = np.sort(self.samples[:, :, coord], axis=1)
             n = sorted_.shape[1]
             return np.stack([np.searchsorted(row, x, side="right") / n for row in sorted_])
+        return None
+
+    def pair_distance_cdf(self, z: np.ndarray) -> np.ndarray | None:
+        """The CDF of x_0 - x_1 at ``z``, shape (T, len(z)), or None (d = 1, or not given)."""
+        if self.pair_cdf is not None:
+            return self.pair_cdf(z)
+        if self.samples is not None and self.samples.shape[2] >= 2:
+            diff = np.sort(self.samples[:, :, 0] - self.samples[:, :, 1], axis=1)
+            n = diff.shape[1]
+            return np.stack([np.searchsorted(row, z, side="right") / n for row in diff])
         return None
 
 

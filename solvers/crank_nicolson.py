@@ -91,5 +91,6 @@ class CrankNicolson(Solver):
         return Observables(
             times=sol.times, mean=sol.mean, var=sol.var, com_var=sol.com_var,
             energy=sol.energy, cdf=sol.marginal_cdf,
+            pair_cdf=sol.pair_cdf if self.problem.d >= 2 else None,
             diagnostics=dict(sol.info, norm_drift=sol.info["max_norm_drift"]),
         )

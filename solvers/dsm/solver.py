@@ -53,6 +53,9 @@ class DSM(Solver):
         initial_condition: str = param(
             "loss", "loss: initial-condition loss term; built_in: u = u0 + t NN (exact at t=0)",
             choices=("loss", "built_in"))
+        symmetry: str = param(
+            "none", "none, or sort: permutation-equivariant networks for identical particles",
+            choices=TwinMLP.SYMMETRIES)
         # equations and derivatives
         equations: str = param("divergence", "divergence (DSM) or nelson (vector Laplacian)",
                                choices=EQUATIONS)
@@ -131,7 +134,7 @@ class DSM(Solver):
             problem.d, p.width, p.depth, p.activation,
             x_shift=float(centre.mean()), x_scale=float(half.mean()) / 3.0,
             t_scale=problem.t_final, out_scale=self._velocity_scale(problem),
-            initial=initial, dtype=self.dtype).to(self.device)
+            initial=initial, symmetry=p.symmetry, dtype=self.dtype).to(self.device)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=p.lr)
         total = max(p.iterations, 1)
         if p.schedule == "cosine":
