@@ -59,15 +59,19 @@ def describe_device(device: str) -> str:
 
 def environment(device: str) -> dict[str, Any]:
     """Versions, machine and device for a record's ``env`` field."""
-    import pandas
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:  # without importing pandas, which a run's process does not otherwise need
+        pandas_version = version("pandas")
+    except PackageNotFoundError:
+        pandas_version = None
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "torch": torch.__version__,
         "numpy": np.__version__,
         "scipy": scipy.__version__,
-        "pandas": pandas.__version__,
+        "pandas": pandas_version,
         "device": describe_device(device),
         "hostname": platform.node(),
         "cpu_count": os.cpu_count(),
