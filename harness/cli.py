@@ -132,7 +132,30 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="tables from a directory of records")
     report.add_argument("directory", type=Path)
     report.add_argument("--out", type=Path, default=None,
-                        help="CSV of the summary (default DIRECTORY/report.csv)")
+                        help="CSV of the summary (default DIRECTORY/report.csv); the markdown "
+                             "and parquet files go beside it")
+
+    from .compare import DEFAULT_ATOL, DEFAULT_RTOL
+
+    cmp = sub.add_parser("compare", help="regression report of NEW_DIR against BASELINE_DIR")
+    cmp.add_argument("baseline", type=Path)
+    cmp.add_argument("new", type=Path)
+    cmp.add_argument("--rtol", type=float, default=DEFAULT_RTOL,
+                     help=f"relative tolerance on errors (default {DEFAULT_RTOL:g})")
+    cmp.add_argument("--atol", type=float, default=DEFAULT_ATOL,
+                     help=f"absolute tolerance on errors (default {DEFAULT_ATOL:g})")
+    cmp.add_argument("--gate-timing", type=float, default=None, metavar="FACTOR",
+                     help="also fail when s_per_iter or train_s grows by more than FACTOR")
+    cmp.add_argument("--allow-missing", action="store_true",
+                     help="runs of the baseline absent from NEW_DIR are listed, not failed")
+    cmp.add_argument("--out", type=Path, default=None, help="also write the report to this file")
+
+    fig = sub.add_parser("figures", help="PNG figures from a directory of records")
+    fig.add_argument("directory", type=Path)
+    fig.add_argument("--out", type=Path, default=None,
+                     help="directory for the PNGs (default DIRECTORY/figures)")
+    fig.add_argument("--scaling", type=Path, nargs="+", default=[], metavar="FILE",
+                     help="scaling studies (python -m harness scaling) to add to cost_vs_d")
     return parser
 
 
@@ -366,21 +389,67 @@ def _cmd_scaling(args) -> int:
     return 0
 
 
+def _records_dir(path: Path, command: str) -> None:
+    from . import records
+
+    if not path.is_dir():
+        raise UsageError(f"{command}: {path} is not a directory")
+    if next(records.iter_records(path), None) is None:
+        raise UsageError(f"{command}: no run records in {path}")
+
+
 def _cmd_report(args) -> int:
-    from .report import format_summary, runs_table, summary_table
+    from .report import runs_table, summary_markdown, summary_table, write_report
+
+    _records_dir(args.directory, "report")
+    runs = runs_table(args.directory)
+    out = args.out or args.directory / "report.csv"
+    if out.exists() and out.is_dir():
+        raise UsageError(f"report: --out {out} is a directory; give a .csv file name")
+    written = write_report(runs, out, title=f"Results in {args.directory}")
+    print(summary_markdown(summary_table(runs)))
+    print("\nwrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def _cmd_compare(args) -> int:
+    from .compare import compare
+
+    for path in (args.baseline, args.new):
+        _records_dir(path, "compare")
+    try:
+        result = compare(args.baseline, args.new, rtol=args.rtol, atol=args.atol,
+                         gate_timing=args.gate_timing, allow_missing=args.allow_missing)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    text = result.markdown()
+    print(text, end="")
+    if args.out is not None:
+        from . import records
+
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        records.atomic_write_text(args.out, text)
+    return result.exit_code
+
+
+def _cmd_figures(args) -> int:
+    from .figures import Skip, load_scaling, make_figures
 
     if not args.directory.is_dir():
-        raise UsageError(f"report: {args.directory} is not a directory")
-    runs = runs_table(args.directory)
-    if runs.empty:
-        raise UsageError(f"report: no run records in {args.directory}")
-    summary = summary_table(runs)
-    out = args.out or args.directory / "report.csv"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    summary.to_csv(out, index=False)
-    runs.to_csv(out.with_name(out.stem + "_runs.csv"), index=False)
-    print(format_summary(summary).to_markdown(index=False))
-    print(f"\nwrote {out} and {out.with_name(out.stem + '_runs.csv')}")
+        raise UsageError(f"figures: {args.directory} is not a directory")
+    out = args.out or args.directory / "figures"
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"figures: --out {out} exists and is not a directory")
+    try:
+        scaling = load_scaling(args.scaling)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        written = make_figures(args.directory, out, scaling)
+    except Skip as exc:
+        raise UsageError(f"figures: {exc}") from None
+    for path in written:
+        print(f"wrote {path}")
     return 0
 
 
@@ -396,6 +465,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_report(args)
         if args.command == "scaling":
             return _cmd_scaling(args)
+        if args.command == "compare":
+            return _cmd_compare(args)
+        if args.command == "figures":
+            return _cmd_figures(args)
     except (UsageError, ParameterError, ValueError) as exc:
         print(f"harness: error: {exc}", file=sys.stderr)
         return 2

@@ -74,6 +74,7 @@ def test_report_prints_markdown_and_writes_csv(tmp_path, capsys):
     assert "| harmonic_1d" in text and "var_rel_l2" in text
     import pandas as pd
     table = pd.read_csv(out / "report.csv")
+    assert (out / "report.md").read_text().count("| harmonic_1d") == 1
     assert table.loc[0, "runs"] == 3 and table.loc[0, "ok"] == 3
     assert len(pd.read_csv(out / "report_runs.csv")) == 3
 
