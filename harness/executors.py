@@ -13,6 +13,8 @@
     single-threaded worker processes).  The task runs the same child process on the worker, with
     the same isolation, thread caps and time limit, and returns the record, which the client
     writes: workers need the code and the Python environment, not the client's filesystem.
+    Threads per run: the cores a worker may use divided by the task slots of all workers sharing
+    those cores (:func:`worker_threads`), unless ``threads`` fixes them.
 ``inline``
     One run after another in this process (for debugging with a debugger); no isolation, and
     the time limit is only the solver's own budget.
@@ -56,8 +58,8 @@ from .env import PROJECT_ROOT
 from .runner import PlannedRun, execute, failed_record, write_record
 
 __all__ = ["KILL_GRACE_S", "available_cores", "default_threads", "child_env", "ChildRun",
-           "run_isolated", "LocalExecutor", "InlineExecutor", "DaskExecutor", "parse_scheduler",
-           "EXECUTORS"]
+           "run_isolated", "outcome_record", "LocalExecutor", "InlineExecutor", "DaskExecutor",
+           "parse_scheduler", "worker_threads", "EXECUTORS"]
 
 #: Seconds a run may exceed its time limit (to stop itself) before it is killed.
 KILL_GRACE_S = 60.0
@@ -482,25 +484,40 @@ def parse_scheduler(text: str) -> tuple[str, int | str]:
     return "address", text if m["scheme"] else f"tcp://{text}"
 
 
-def _worker_threads(host_slots: dict[str, int], threads: int | None) -> tuple[int, str]:
-    """On a Dask worker: threads per run (an equal share of this machine's cores among the task
-    slots of every worker on it, unless fixed) and the worker's address."""
+def _cpu_set() -> list[int]:
+    """The CPUs this process may run on (run on every worker to learn who shares cores)."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS
+        return list(range(os.cpu_count() or 1))
+
+
+def worker_threads(workers: dict[str, dict[str, Any]], cpu_sets: dict[str, list[int]]
+                   ) -> dict[str, int]:
+    """Threads per run for each Dask worker: the cores it may use, divided by the task slots
+    (threads) of every worker on the same host with the same CPU set (workers sharing cores,
+    as in a LocalCluster, share them; SLURM jobs confined to their own CPUs do not)."""
+    groups: dict[tuple, int] = {}
+    key = {}
+    for addr, info in workers.items():
+        key[addr] = (info.get("host"), tuple(cpu_sets.get(addr, ())))
+        groups[key[addr]] = groups.get(key[addr], 0) + int(info.get("nthreads", 1))
+    return {addr: default_threads(groups[k], cores=len(k[1]) or None) for addr, k in key.items()}
+
+
+def dask_task(request: dict[str, Any], run_id: str, threads: int | None,
+              per_worker: dict[str, int], execution: dict[str, Any], kill_grace_s: float,
+              plugins: str) -> dict[str, Any]:
+    """The task a Dask worker runs: one run in a child process; returns the outcome.
+
+    ``threads`` fixes the threads per run; otherwise ``per_worker`` gives them (a worker that
+    joined after the matrix was submitted divides its own cores by its own slots)."""
     from distributed import get_worker
 
     worker = get_worker()
     if threads is None:
-        host = worker.address.rsplit(":", 1)[0].split("://")[-1]
-        slots = host_slots.get(host, worker.state.nthreads)
-        threads = default_threads(slots)
-    return threads, worker.address
-
-
-def dask_task(request: dict[str, Any], run_id: str, threads: int | None,
-              host_slots: dict[str, int], execution: dict[str, Any], kill_grace_s: float,
-              plugins: str) -> dict[str, Any]:
-    """The task a Dask worker runs: one run in a child process; returns the outcome."""
-    threads, worker = _worker_threads(host_slots, threads)
-    execution = dict(execution, worker=worker, host=socket.gethostname())
+        threads = per_worker.get(worker.address) or default_threads(worker.state.nthreads)
+    execution = dict(execution, worker=worker.address, host=socket.gethostname())
     return run_isolated(request, run_id, threads=threads, execution=execution,
                         kill_grace_s=kill_grace_s, plugins=plugins)
 
@@ -558,11 +575,9 @@ class DaskExecutor(_Executor):
             self.cluster.close()
             self.cluster = None
 
-    def _host_slots(self) -> dict[str, int]:
-        slots: dict[str, int] = {}
-        for info in self.client.scheduler_info(n_workers=-1)["workers"].values():
-            slots[info["host"]] = slots.get(info["host"], 0) + int(info["nthreads"])
-        return slots
+    def _per_worker_threads(self) -> dict[str, int]:
+        workers = self.client.scheduler_info(n_workers=-1)["workers"]
+        return worker_threads(workers, self.client.run(_cpu_set)) if workers else {}
 
     def _dispatch(self, runs, out_dir, on_record):
         from distributed import as_completed
@@ -571,11 +586,12 @@ class DaskExecutor(_Executor):
             self.connect()
         execution = dict(self._execution(self.threads), scheduler=str(self.client.scheduler.address))
         plugins = os.environ.get(PLUGINS_ENV, "")
-        slots = self._host_slots()
+        per_worker = self._per_worker_threads() if self.threads is None else {}
         futures = {}
         for run in runs:
             fut = self.client.submit(dask_task, asdict(run.request), run.run_id, self.threads,
-                                     slots, execution, self.kill_grace_s, plugins, pure=False,
+                                     per_worker, execution, self.kill_grace_s, plugins,
+                                     pure=False,
                                      key=f"dsm-bench-{run.run_id}-{os.urandom(4).hex()}")
             futures[fut] = run
         try:

@@ -86,8 +86,10 @@ def format_summary(summary: pd.DataFrame) -> pd.DataFrame:
     out["d"] = out["d"].map(lambda v: "" if pd.isna(v) else str(int(v)))
     for col in SHOWN:
         if f"{col}_mean" in summary:
-            out[col] = [_pm(m, s) if pd.notna(m) else "" for m, s in
-                        zip(summary[f"{col}_mean"], summary[f"{col}_std"])]
+            values = [_pm(m, s) if pd.notna(m) else "" for m, s in
+                      zip(summary[f"{col}_mean"], summary[f"{col}_std"])]
+            if any(values):  # a metric no group has is left out
+                out[col] = values
     if summary["reasons"].astype(bool).any():
         out["reasons"] = summary["reasons"]
     return out

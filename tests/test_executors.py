@@ -38,6 +38,15 @@ def test_default_threads_share_the_cores():
     assert executors.default_threads(2, cores=16) == 8
 
 
+def test_dask_workers_share_the_cores_they_have_in_common():
+    workers = {"tcp://a:1": {"host": "a", "nthreads": 1}, "tcp://a:2": {"host": "a", "nthreads": 1},
+               "tcp://b:1": {"host": "b", "nthreads": 2}, "tcp://b:2": {"host": "b", "nthreads": 1}}
+    cpus = {"tcp://a:1": [0, 1], "tcp://a:2": [0, 1],            # a LocalCluster: shared cores
+            "tcp://b:1": list(range(8)), "tcp://b:2": list(range(8, 16))}  # two SLURM jobs
+    assert executors.worker_threads(workers, cpus) == {
+        "tcp://a:1": 1, "tcp://a:2": 1, "tcp://b:1": 4, "tcp://b:2": 8}
+
+
 def test_child_environment_caps_threads_and_points_at_this_code():
     env = executors.child_env(3, plugins="")
     assert all(env[k] == "3" for k in executors.THREAD_ENV)
@@ -79,8 +88,13 @@ def test_dask_local_cluster_gives_the_same_records_as_the_local_pool(quick_local
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster:
         workers = set(cluster.scheduler_info["workers"])
+        # the same thread cap as the local pool's (set explicitly, so on any machine)
         rc = main(["run", "--all", "--profile", "quick", "--executor", "dask",
                    "--scheduler", cluster.scheduler_address, "--threads", "1", "--out", str(out)])
+        # without --threads, the two workers share this machine's cores
+        with executors.DaskExecutor(cluster.scheduler_address) as ex:
+            share = ex._per_worker_threads()
+        assert share == {w: executors.default_threads(2) for w in workers}
     assert rc == 0
     local, remote = _records(quick_local), _records(out)
     assert set(local) == set(remote)
