@@ -522,6 +522,14 @@ def dask_task(request: dict[str, Any], run_id: str, threads: int | None,
                         kill_grace_s=kill_grace_s, plugins=plugins)
 
 
+def _absolute_plugins(text: str) -> str:
+    """Plug-in entries with file paths made absolute (a worker's working directory differs)."""
+    from problems.parameters import _is_path, plugin_entries
+
+    return ",".join(str(Path(e).expanduser().resolve()) if _is_path(e) else e
+                    for e in plugin_entries(text))
+
+
 class DaskExecutor(_Executor):
     """Each run a task on a Dask cluster; the client writes the records as results arrive."""
 
@@ -585,7 +593,7 @@ class DaskExecutor(_Executor):
         if self.client is None:
             self.connect()
         execution = dict(self._execution(self.threads), scheduler=str(self.client.scheduler.address))
-        plugins = os.environ.get(PLUGINS_ENV, "")
+        plugins = _absolute_plugins(os.environ.get(PLUGINS_ENV, ""))
         per_worker = self._per_worker_threads() if self.threads is None else {}
         futures = {}
         for run in runs:
