@@ -28,10 +28,10 @@ once) are not counted.
 
 Failures of the process itself (a segfault, ``os._exit``, the out-of-memory killer) become
 ``failed`` records with the exit code or signal and the tail of the run's log.  Interrupting the
-command (Ctrl-C, SIGTERM) kills the running children and writes nothing for them; records are
-written atomically (temporary file + rename), so no record is ever half-written, and
-``--resume`` finishes what is missing.  If the parent dies without cleaning up (SIGKILL), each
-child sees its stdin close and kills itself.
+command (Ctrl-C, SIGTERM) kills the running children (on Dask, a cancelled task kills its run)
+and writes nothing for them; records are written atomically (temporary file + rename), so no
+record is ever half-written, and ``--resume`` finishes what is missing.  If the parent dies
+without cleaning up (SIGKILL), each child sees its stdin close and kills itself.
 """
 
 from __future__ import annotations
@@ -65,8 +65,10 @@ __all__ = ["KILL_GRACE_S", "available_cores", "default_threads", "child_env", "C
 KILL_GRACE_S = 60.0
 #: Lines of a crashed run's log kept in its record.
 LOG_TAIL_LINES = 30
-#: Seconds between checks of running children.
+#: Seconds between checks of running children ...
 POLL_S = 0.05
+#: ... and between checks whether a Dask task was cancelled.
+STOP_CHECK_S = 1.0
 #: Environment variables that cap the threads of OpenMP, BLAS libraries and numexpr.
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
               "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "BLIS_NUM_THREADS")
@@ -129,6 +131,9 @@ def remove_temporaries(out_dir: Path | None, run_id: str) -> None:
             os.unlink(path)
         except OSError:
             pass
+
+
+_ERROR_LINE = re.compile(r"(Error|Exception|Fatal|Killed|Abort)")
 
 
 def _signal_name(number: int) -> str:
@@ -220,12 +225,21 @@ class ChildRun:
                                           "elapsed_s": elapsed})
         return None
 
-    def wait(self) -> dict[str, Any]:
-        """Block until the run is over and return its outcome."""
+    def wait(self, stop: Callable[[], bool] | None = None) -> dict[str, Any]:
+        """Block until the run is over and return its outcome.  ``stop`` (checked about once a
+        second) ends it early: the run is killed and its outcome is a failure."""
+        checked = time.monotonic()
         while True:
             outcome = self.poll()
             if outcome is not None:
                 return outcome
+            if stop is not None and time.monotonic() - checked > STOP_CHECK_S:
+                checked = time.monotonic()
+                if stop():
+                    phase = self.phase
+                    self.kill()
+                    return self._failure(f"cancelled in phase '{phase}'",
+                                         {"type": "Cancelled", "phase": phase})
             time.sleep(POLL_S)
 
     def kill(self) -> None:
@@ -291,7 +305,10 @@ class ChildRun:
                 what += " (out of memory, or killed from outside)"
         else:
             what = f"exited with code {rc}"
-        last = next((line.strip() for line in reversed(tail) if line.strip()), "")
+        lines = [line.strip() for line in tail if line.strip()]
+        # the line that says what went wrong (an exception, a fatal error), else the last one
+        last = next((line for line in reversed(lines) if _ERROR_LINE.search(line)),
+                    lines[-1] if lines else "")
         reason = f"worker process {what} in phase '{self.phase}' without a result"
         if last:
             reason += f"; last output: {last[:300]}"
@@ -334,13 +351,15 @@ def outcome_record(run: PlannedRun, outcome: dict[str, Any]) -> dict[str, Any]:
 
 def run_isolated(request: dict[str, Any], run_id: str, *, threads: int,
                  execution: dict[str, Any], kill_grace_s: float = KILL_GRACE_S,
-                 plugins: str | None = None) -> dict[str, Any]:
+                 plugins: str | None = None,
+                 stop: Callable[[], bool] | None = None) -> dict[str, Any]:
     """Run one request in a child process and wait for it; return the outcome (nothing is
-    written).  The Dask executor's task calls this on a worker."""
+    written).  The Dask executor's task calls this on a worker; ``stop`` tells it the task was
+    cancelled (the run is then killed)."""
     child = ChildRun(request, run_id, threads=threads, execution=execution, out_dir=None,
                      kill_grace_s=kill_grace_s, plugins=plugins).start()
     try:
-        outcome = child.wait()
+        outcome = child.wait(stop)
     except BaseException:
         child.kill()
         child.cleanup()
@@ -513,13 +532,20 @@ def dask_task(request: dict[str, Any], run_id: str, threads: int | None,
     ``threads`` fixes the threads per run; otherwise ``per_worker`` gives them (a worker that
     joined after the matrix was submitted divides its own cores by its own slots)."""
     from distributed import get_worker
+    from distributed.worker import thread_state
 
     worker = get_worker()
+    key = getattr(thread_state, "key", None)
     if threads is None:
         threads = per_worker.get(worker.address) or default_threads(worker.state.nthreads)
     execution = dict(execution, worker=worker.address, host=socket.gethostname())
+
+    def cancelled() -> bool:  # the client cancelled the task (interrupted) or went away
+        task = worker.state.tasks.get(key) if key is not None else None
+        return key is not None and (task is None or task.state in ("cancelled", "released"))
+
     return run_isolated(request, run_id, threads=threads, execution=execution,
-                        kill_grace_s=kill_grace_s, plugins=plugins)
+                        kill_grace_s=kill_grace_s, plugins=plugins, stop=cancelled)
 
 
 def _absolute_plugins(text: str) -> str:

@@ -368,7 +368,8 @@ def _singular(recs, style):
     solvers = sorted({r["solver"]["name"] for r in recs})
     style.legend(ax, solvers, [
         _ref_handle("exact Schrödinger spreading σ² + (ħt/2mσ)²"),
-        _ref_handle(f"ħt/m: {HEAT_KERNEL_LABEL}", ":", "0.45")], loc="lower right")
+        _ref_handle(f"ħt/m, the original paper's reference: {HEAT_KERNEL_LABEL}", ":", "0.45")],
+        loc="lower right")
     ax.set_title(f"singular_1d (σ² = {s2:g}, ħ = {hbar:g}, m = {mass:g}): the narrow-Gaussian "
                  f"limit of a δ initial state", fontsize=9)
     return fig

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -73,6 +72,18 @@ def test_scheduler_addresses_are_parsed_or_rejected():
     for bad in ("", "local:0", "local:x", "tcp://host", "host:99999", "ftp://h:1", "a b:1"):
         with pytest.raises(ValueError, match="scheduler"):
             executors.parse_scheduler(bad)
+
+
+def test_a_stopped_isolated_run_is_killed(fault_plugin):
+    run = plan(RunRequest(problem="harmonic_1d", solver="fault_test",
+                          solver_params={"mode": "sleep"}, n_times=11))
+    from dataclasses import asdict
+
+    t0 = time.monotonic()
+    outcome = executors.run_isolated(asdict(run.request), run.run_id, threads=1, execution={},
+                                     stop=lambda: time.monotonic() - t0 > 2)
+    assert outcome["failure"]["reason"].startswith("cancelled in phase")
+    assert outcome["failure"]["error"]["type"] == "Cancelled"
 
 
 def test_unreachable_scheduler_is_a_connection_error():

@@ -3,7 +3,6 @@ for whichever solvers the records hold, and skips (with a note) what the records
 
 import copy
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
