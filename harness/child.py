@@ -23,6 +23,7 @@ from __future__ import annotations
 import faulthandler
 import json
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -39,9 +40,10 @@ def _read_line(fd: int) -> bytes:
     return bytes(out)
 
 
-def _exit_when_parent_goes(fd: int) -> None:
-    """Block until ``fd`` (stdin) closes; then kill this process group (the run and anything
-    it started).  Reads the raw descriptor: a buffered reader's lock held by this daemon thread
+def _exit_when_parent_goes(fd: int, private_dir: str) -> None:
+    """Block until ``fd`` (stdin) closes; then remove the run's private directory (its result
+    and log, which nobody will read) and kill this process group (the run and anything it
+    started).  Reads the raw descriptor: a buffered reader's lock held by this daemon thread
     would abort the interpreter at exit."""
     try:
         while os.read(fd, 65536):
@@ -49,6 +51,7 @@ def _exit_when_parent_goes(fd: int) -> None:
     except OSError:
         pass
     try:
+        shutil.rmtree(private_dir, ignore_errors=True)
         if os.getpgid(0) == os.getpid():  # started as a group leader by the executor
             os.killpg(os.getpid(), signal.SIGKILL)
     finally:
@@ -61,7 +64,8 @@ def main() -> int:
     if not line:
         return 70
     payload = json.loads(line)
-    threading.Thread(target=_exit_when_parent_goes, args=(0,), daemon=True).start()
+    private_dir = os.path.dirname(payload["result_path"])
+    threading.Thread(target=_exit_when_parent_goes, args=(0, private_dir), daemon=True).start()
 
     # the status channel is the original stdout; everything else printed goes to stderr
     status = os.fdopen(os.dup(1), "w", buffering=1)

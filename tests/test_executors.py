@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -251,7 +252,9 @@ def test_killing_the_command_leaves_no_record_and_resume_finishes(fault_plugin, 
            "fault_test", "--set", "solver.mode=sleep", "--set", f"solver.marker={marker}",
            "--seeds", "0,1", "--workers", "2", "--times", "11", "--out", str(out)]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    private = Path(tempfile.gettempdir())
     for sig in (signal.SIGTERM, signal.SIGKILL):
+        before = set(private.glob("dsm-bench-run-*"))
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         assert _wait_for(lambda: len(_children(proc.pid)) == 2), "the pool did not start"
@@ -266,6 +269,8 @@ def test_killing_the_command_leaves_no_record_and_resume_finishes(fault_plugin, 
             assert proc.returncode == -signal.SIGKILL
         # the children are gone (after SIGKILL they notice their parent's end themselves)
         assert _wait_for(lambda: not any(_alive(k) for k in kids), 30), kids
+        # and took their private directories (result, log) with them
+        assert _wait_for(lambda: set(private.glob("dsm-bench-run-*")) <= before, 10)
         assert not list(out.glob("*.json")) if out.exists() else True
         if out.exists():
             _assert_clean(out)
