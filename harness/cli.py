@@ -1,15 +1,18 @@
-"""Command line: ``python -m harness {list,run,report}``.
+"""Command line: ``python -m harness {list,run,scaling,report,compare,figures}``.
 
-Bad input (unknown names, wrong types, values out of range, malformed options) prints one line
-to stderr and exits with status 2 before anything is run or written.  ``run`` exits with 1 when a
-run failed, else 0.
+Bad input (unknown names, wrong types, values out of range, malformed options, an unreachable
+scheduler) prints one line to stderr and exits with status 2 before anything is run or written.
+``run`` exits with 1 when a run failed, 130 (143 for SIGTERM) when interrupted, else 0;
+``compare`` exits with 1 on a regression.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -94,7 +97,25 @@ def build_parser() -> argparse.ArgumentParser:
                      help="points of the record's time grid (default 101, or the profile's)")
     run.add_argument("--device", default="auto", help="auto, cpu or cuda")
     run.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
-                     help="fail a run whose solve exceeds this many seconds")
+                     help="per-run limit on the solver's setup, run and evaluation; the run is "
+                          "killed after this plus --kill-grace and recorded as failed "
+                          "(default: the profile's)")
+    run.add_argument("--kill-grace", type=float, default=None, metavar="SECONDS",
+                     help="seconds a run may exceed its time limit before it is killed "
+                          "(default: the profile's, else 60)")
+    run.add_argument("--set-profile", action="append", default=[], metavar="KEY=VALUE",
+                     help="with --all: override a profile value with a TOML value, e.g. "
+                          "seeds=[0] or problems.harmonic_nd.dims=[2,3]")
+    run.add_argument("--executor", default="local",
+                     help="local (a pool of processes, default), dask, or inline (in this "
+                          "process, for debugging)")
+    run.add_argument("--workers", type=int, default=None,
+                     help="concurrent runs of the local executor (default 1)")
+    run.add_argument("--threads", type=int, default=None,
+                     help="threads per run (default: the machine's cores / concurrent runs)")
+    run.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                     help="with --executor dask: the scheduler, e.g. tcp://10.0.0.5:8786, or "
+                          "'local' / 'local:N' for an in-process LocalCluster of N workers")
 
     scale = sub.add_parser("scaling", help="seconds per iteration and peak memory against d")
     scale.add_argument("--problem", required=True)
@@ -111,7 +132,30 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="tables from a directory of records")
     report.add_argument("directory", type=Path)
     report.add_argument("--out", type=Path, default=None,
-                        help="CSV of the summary (default DIRECTORY/report.csv)")
+                        help="CSV of the summary (default DIRECTORY/report.csv); the markdown "
+                             "and parquet files go beside it")
+
+    from .compare import DEFAULT_ATOL, DEFAULT_RTOL
+
+    cmp = sub.add_parser("compare", help="regression report of NEW_DIR against BASELINE_DIR")
+    cmp.add_argument("baseline", type=Path)
+    cmp.add_argument("new", type=Path)
+    cmp.add_argument("--rtol", type=float, default=DEFAULT_RTOL,
+                     help=f"relative tolerance on errors (default {DEFAULT_RTOL:g})")
+    cmp.add_argument("--atol", type=float, default=DEFAULT_ATOL,
+                     help=f"absolute tolerance on errors (default {DEFAULT_ATOL:g})")
+    cmp.add_argument("--gate-timing", type=float, default=None, metavar="FACTOR",
+                     help="also fail when s_per_iter or train_s grows by more than FACTOR")
+    cmp.add_argument("--allow-missing", action="store_true",
+                     help="runs of the baseline absent from NEW_DIR are listed, not failed")
+    cmp.add_argument("--out", type=Path, default=None, help="also write the report to this file")
+
+    fig = sub.add_parser("figures", help="PNG figures from a directory of records")
+    fig.add_argument("directory", type=Path)
+    fig.add_argument("--out", type=Path, default=None,
+                     help="directory for the PNGs (default DIRECTORY/figures)")
+    fig.add_argument("--scaling", type=Path, nargs="+", default=[], metavar="FILE",
+                     help="scaling studies (python -m harness scaling) to add to cost_vs_d")
     return parser
 
 
@@ -153,8 +197,14 @@ def _format_metrics(rec: dict[str, Any]) -> str:
     return " ".join(shown)
 
 
-def _requests(args) -> tuple[list, Path]:
-    """The validated run requests of a ``run`` command and the record directory."""
+def _positive(value: float | None, option: str) -> None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise UsageError(f"{option} must be a positive number, got {value}")
+
+
+def _requests(args) -> tuple[list, Path, float | None]:
+    """The validated run requests of a ``run`` command, the record directory and the
+    profile's kill grace (if any)."""
     import problems
     import solvers
 
@@ -163,19 +213,20 @@ def _requests(args) -> tuple[list, Path]:
 
     if args.times is not None and args.times < 2:
         raise UsageError(f"--times needs at least 2 points, got {args.times}")
-    if args.time_limit is not None and not args.time_limit > 0:
-        raise UsageError(f"--time-limit must be positive, got {args.time_limit}")
+    _positive(args.time_limit, "--time-limit")
     seeds = _seeds(args.seeds) if args.seeds is not None else None
     if args.all:
         if args.problem or args.solver or args.set:
             raise UsageError("--all runs a profile's matrix; --problem, --solver and --set do not "
-                             "apply (write a profile file instead)")
-        profile = profiles.load(args.profile)
+                             "apply (use --set-profile, or write a profile file)")
+        profile = profiles.load(args.profile, args.set_profile)
         reqs = profiles.requests(profile, device=args.device, time_limit_s=args.time_limit,
                                  seeds=seeds)
         if args.times is not None:
             reqs = [dataclasses.replace(r, n_times=args.times) for r in reqs]
-        return reqs, args.out or Path("results") / profile.name
+        return reqs, args.out or Path("results") / profile.name, profile.kill_grace_s
+    if args.set_profile:
+        raise UsageError("--set-profile changes a profile; it needs --all")
     if not args.problem or not args.solver:
         raise UsageError("run needs --problem and --solver, or --all")
     p_raw, s_raw = _split_sets(args.set)
@@ -185,33 +236,127 @@ def _requests(args) -> tuple[list, Path]:
                        solver_params=s_params, seed=seed, n_times=args.times or 101,
                        device=args.device, time_limit_s=args.time_limit)
             for seed in (seeds if seeds is not None else [0])]
-    return reqs, args.out or DEFAULT_OUT
+    return reqs, args.out or DEFAULT_OUT, None
+
+
+def _executor(args, profile_grace: float | None):
+    """The executor the options ask for, validated (nothing is started yet)."""
+    from . import executors
+
+    if args.executor not in executors.EXECUTORS:
+        raise UsageError(f"--executor must be one of {', '.join(executors.EXECUTORS)}, "
+                         f"got {args.executor!r}")
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be a positive integer, got {args.workers}")
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads must be a positive integer, got {args.threads}")
+    _positive(args.kill_grace, "--kill-grace")
+    grace = args.kill_grace or profile_grace or executors.KILL_GRACE_S
+    if args.executor != "dask" and args.scheduler is not None:
+        raise UsageError("--scheduler needs --executor dask")
+    if args.executor != "local" and args.workers is not None:
+        raise UsageError(f"--workers sets the local pool; with --executor {args.executor} "
+                         + ("the cluster's workers run the tasks" if args.executor == "dask"
+                            else "runs go one at a time"))
+    if args.executor == "local":
+        return executors.LocalExecutor(args.workers or 1, threads=args.threads, kill_grace_s=grace)
+    if args.executor == "inline":
+        return executors.InlineExecutor(threads=args.threads, kill_grace_s=grace)
+    if not args.scheduler:
+        raise UsageError("--executor dask needs --scheduler ADDRESS (or 'local' / 'local:N')")
+    try:
+        return executors.DaskExecutor(args.scheduler, threads=args.threads, kill_grace_s=grace)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+class _Interrupted(Exception):
+    def __init__(self, signum: int):
+        self.signum = signum
+
+
+def _raise_interrupt(signum, frame):
+    raise _Interrupted(signum)
 
 
 def _cmd_run(args) -> int:
     from . import records
-    from .runner import execute, plan
+    from .runner import plan
 
-    reqs, out = _requests(args)
+    reqs, out, profile_grace = _requests(args)
     out = _writable_dir(out)
+    executor = _executor(args, profile_grace)
     planned = [plan(r) for r in reqs]  # validate everything before running anything
-    failed = 0
-    for i, run in enumerate(planned, 1):
+    seen: dict[str, Any] = {}
+    for run in planned:
+        if run.run_id in seen:
+            raise UsageError(f"the matrix holds the same run twice: {run.run_id}")
+        seen[run.run_id] = run
+    total = len(planned)
+    todo = []
+    counter = {"n": 0, "failed": 0}
+    for run in planned:
         existing = out / f"{run.run_id}.json"
         if args.resume and existing.is_file():
             try:
                 if records.load(existing).get("status") == "ok":
-                    print(f"[{i}/{len(planned)}] [done] {run.run_id}")
+                    counter["n"] += 1
+                    print(f"[{counter['n']}/{total}] [done] {run.run_id}")
                     continue
             except (OSError, ValueError):
                 pass
-        rec = execute(run, out)
+        todo.append(run)
+    if not todo:
+        print(f"nothing to run: all {total} runs have ok records in {out}")
+        return 0
+
+    from tqdm import tqdm
+
+    show_bar = sys.stderr.isatty()
+    bar = tqdm(total=len(todo), unit="run", file=sys.stderr, disable=not show_bar,
+               dynamic_ncols=True, leave=False)
+
+    def on_record(rec: dict[str, Any]) -> None:
+        counter["n"] += 1
         status = rec["status"]
-        failed += status == "failed"
+        counter["failed"] += status == "failed"
         detail = rec["reason"] if status != "ok" else _format_metrics(rec)
-        print(f"[{i}/{len(planned)}] [{status}] {run.run_id}: {detail}\n  -> {rec['path']}",
-              flush=True)
-    return 1 if failed else 0
+        line = (f"[{counter['n']}/{total}] [{status}] {rec['run_id']}: {detail}\n"
+                f"  -> {rec.get('path')}")
+        if show_bar:
+            bar.write(line, file=sys.stdout)
+        else:
+            print(line, flush=True)
+        bar.update(1)
+        bar.set_postfix(failed=counter["failed"], refresh=False)
+
+    try:
+        if hasattr(executor, "connect"):
+            executor.connect()
+    except (ConnectionError, ImportError) as exc:
+        bar.close()
+        raise UsageError(str(exc)) from None
+    print(f"running {len(todo)} of {total} runs ({executor.describe()}) into {out}", flush=True)
+    handlers = {}
+    if hasattr(signal, "SIGTERM"):
+        handlers[signal.SIGTERM] = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        executor.run(todo, out, on_record)
+    except (KeyboardInterrupt, _Interrupted) as exc:
+        bar.close()
+        signum = getattr(exc, "signum", signal.SIGINT)
+        done = counter["n"]
+        print(f"harness: interrupted ({signal.Signals(signum).name}): {done} of {total} runs "
+              f"have records in {out}; runs in progress were stopped and left no record "
+              f"(run again with --resume to finish)", file=sys.stderr)
+        return 128 + int(signum)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        if hasattr(executor, "close"):
+            executor.close()
+        bar.close()
+    return 1 if counter["failed"] else 0
 
 
 def _cmd_scaling(args) -> int:
@@ -244,21 +389,67 @@ def _cmd_scaling(args) -> int:
     return 0
 
 
+def _records_dir(path: Path, command: str) -> None:
+    from . import records
+
+    if not path.is_dir():
+        raise UsageError(f"{command}: {path} is not a directory")
+    if next(records.iter_records(path), None) is None:
+        raise UsageError(f"{command}: no run records in {path}")
+
+
 def _cmd_report(args) -> int:
-    from .report import format_summary, runs_table, summary_table
+    from .report import runs_table, summary_markdown, summary_table, write_report
+
+    _records_dir(args.directory, "report")
+    runs = runs_table(args.directory)
+    out = args.out or args.directory / "report.csv"
+    if out.exists() and out.is_dir():
+        raise UsageError(f"report: --out {out} is a directory; give a .csv file name")
+    written = write_report(runs, out, title=f"Results in {args.directory}")
+    print(summary_markdown(summary_table(runs)))
+    print("\nwrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def _cmd_compare(args) -> int:
+    from .compare import compare
+
+    for path in (args.baseline, args.new):
+        _records_dir(path, "compare")
+    try:
+        result = compare(args.baseline, args.new, rtol=args.rtol, atol=args.atol,
+                         gate_timing=args.gate_timing, allow_missing=args.allow_missing)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    text = result.markdown()
+    print(text, end="")
+    if args.out is not None:
+        from . import records
+
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        records.atomic_write_text(args.out, text)
+    return result.exit_code
+
+
+def _cmd_figures(args) -> int:
+    from .figures import Skip, load_scaling, make_figures
 
     if not args.directory.is_dir():
-        raise UsageError(f"report: {args.directory} is not a directory")
-    runs = runs_table(args.directory)
-    if runs.empty:
-        raise UsageError(f"report: no run records in {args.directory}")
-    summary = summary_table(runs)
-    out = args.out or args.directory / "report.csv"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    summary.to_csv(out, index=False)
-    runs.to_csv(out.with_name(out.stem + "_runs.csv"), index=False)
-    print(format_summary(summary).to_markdown(index=False))
-    print(f"\nwrote {out} and {out.with_name(out.stem + '_runs.csv')}")
+        raise UsageError(f"figures: {args.directory} is not a directory")
+    out = args.out or args.directory / "figures"
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"figures: --out {out} exists and is not a directory")
+    try:
+        scaling = load_scaling(args.scaling)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        written = make_figures(args.directory, out, scaling)
+    except Skip as exc:
+        raise UsageError(f"figures: {exc}") from None
+    for path in written:
+        print(f"wrote {path}")
     return 0
 
 
@@ -274,6 +465,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_report(args)
         if args.command == "scaling":
             return _cmd_scaling(args)
+        if args.command == "compare":
+            return _cmd_compare(args)
+        if args.command == "figures":
+            return _cmd_figures(args)
     except (UsageError, ParameterError, ValueError) as exc:
         print(f"harness: error: {exc}", file=sys.stderr)
         return 2

@@ -15,18 +15,23 @@ import scipy
 import torch
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: What a run's code is: changes elsewhere (results, docs, tests) do not make a run "dirty".
+CODE_PATHS = ("problems", "solvers", "harness", "pyproject.toml")
 
 
 @functools.lru_cache(maxsize=1)
 def git_revision() -> dict[str, Any] | None:
-    """The commit of the code that ran and whether the tree had uncommitted changes."""
+    """The commit of the code that ran and whether that code (:data:`CODE_PATHS`) had
+    uncommitted changes."""
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True,
                               text=True, timeout=10)
         if head.returncode != 0:
             return None
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                                cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10)
+        # only the code counts: regenerating committed results must not mark runs as dirty
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                 *CODE_PATHS], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                                timeout=10)
         return {"commit": head.stdout.strip(), "dirty": bool(status.stdout.strip())}
     except (OSError, subprocess.SubprocessError):
         return None
@@ -59,15 +64,19 @@ def describe_device(device: str) -> str:
 
 def environment(device: str) -> dict[str, Any]:
     """Versions, machine and device for a record's ``env`` field."""
-    import pandas
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:  # without importing pandas, which a run's process does not otherwise need
+        pandas_version = version("pandas")
+    except PackageNotFoundError:
+        pandas_version = None
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "torch": torch.__version__,
         "numpy": np.__version__,
         "scipy": scipy.__version__,
-        "pandas": pandas.__version__,
+        "pandas": pandas_version,
         "device": describe_device(device),
         "hostname": platform.node(),
         "cpu_count": os.cpu_count(),

@@ -1,4 +1,9 @@
-"""Tables from records: one row per run, and a summary of mean ± std over seeds."""
+"""Tables from records: one row per run, and a summary of mean ± std over seeds.
+
+:func:`write_report` writes them as CSV (``report.csv``, ``report_runs.csv``), markdown
+(``report.md``) and, when pyarrow is importable, parquet (``report.parquet``,
+``report_runs.parquet``).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import pandas as pd
 
 from . import records
 
-__all__ = ["runs_table", "summary_table", "format_summary"]
+__all__ = ["runs_table", "summary_table", "format_summary", "summary_markdown", "write_report"]
 
 KEYS = ["problem", "d", "solver"]
 
@@ -63,7 +68,7 @@ def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 #: Columns shown in the markdown summary, in order, when present.
-SHOWN = ["mean_rel_l2", "mean_abs_rms", "var_rel_l2", "com_var_err", "energy_drift",
+SHOWN = ["mean_rel_l2", "mean_abs_rms", "var_rel_l2", "w1_mean", "com_var_err", "energy_drift",
          "train_s", "s_per_iter"]
 
 
@@ -81,8 +86,56 @@ def format_summary(summary: pd.DataFrame) -> pd.DataFrame:
     out["d"] = out["d"].map(lambda v: "" if pd.isna(v) else str(int(v)))
     for col in SHOWN:
         if f"{col}_mean" in summary:
-            out[col] = [_pm(m, s) if pd.notna(m) else "" for m, s in
-                        zip(summary[f"{col}_mean"], summary[f"{col}_std"])]
+            values = [_pm(m, s) if pd.notna(m) else "" for m, s in
+                      zip(summary[f"{col}_mean"], summary[f"{col}_std"])]
+            if any(values):  # a metric no group has is left out
+                out[col] = values
     if summary["reasons"].astype(bool).any():
         out["reasons"] = summary["reasons"]
     return out
+
+
+def summary_markdown(summary: pd.DataFrame) -> str:
+    """The summary as a markdown table (mean ± std over seeds of ok runs)."""
+    return format_summary(summary).to_markdown(index=False)
+
+
+def _parquet_ok() -> bool:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _atomic(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        write(tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_report(runs: pd.DataFrame, csv_path: Path, title: str | None = None) -> list[Path]:
+    """Write the summary and the runs table beside ``csv_path`` (CSV, markdown, parquet when
+    pyarrow is installed); return the paths written."""
+    csv_path = Path(csv_path)
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    summary = summary_table(runs)
+    stem = csv_path.with_suffix("")
+    runs_csv = stem.with_name(stem.name + "_runs.csv")
+    md = stem.with_suffix(".md")
+    written = [csv_path, runs_csv, md]
+    _atomic(csv_path, lambda p: summary.to_csv(p, index=False))
+    _atomic(runs_csv, lambda p: runs.to_csv(p, index=False))
+    head = f"# {title}\n\n" if title else ""
+    note = ("Mean ± standard deviation over the seeds of ok runs; `runs`/`ok`/`failed`/`skipped` "
+            "count records.\n\n")
+    _atomic(md, lambda p: p.write_text(head + note + summary_markdown(summary) + "\n"))
+    if _parquet_ok():
+        for table, path in ((summary, stem.with_suffix(".parquet")),
+                            (runs, stem.with_name(stem.name + "_runs.parquet"))):
+            _atomic(path, lambda p, t=table: t.to_parquet(p, index=False))
+            written.append(path)
+    return written

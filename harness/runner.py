@@ -15,7 +15,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -29,7 +29,8 @@ from . import metrics as _metrics
 from . import records
 from .env import environment, resolve_device
 
-__all__ = ["RunRequest", "PlannedRun", "plan", "execute"]
+__all__ = ["RunRequest", "PlannedRun", "plan", "execute", "run_record", "write_record",
+           "new_record", "failed_record"]
 
 #: Significant digits kept for marginal densities in records (they are for figures) ...
 DENSITY_DIGITS = 4
@@ -104,17 +105,17 @@ def _check_finite(obs) -> None:
             raise FloatingPointError(f"non-finite {name} (NaN or Inf) from t={t:.4g} on")
 
 
-def execute(run: PlannedRun, out_dir: Path | None = None) -> dict[str, Any]:
-    """Run, measure, compute metrics and (if ``out_dir``) write the record; return it."""
-    req, problem, solver = run.request, run.problem, run.solver
+def new_record(run: PlannedRun, execution: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The skeleton of ``run``'s record: identity, environment, empty timing and metrics."""
+    req = run.request
     record: dict[str, Any] = {
         "schema": records.SCHEMA,
         "run_id": run.run_id,
         "status": "ok",
         "reason": None,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "problem": problem.spec(),
-        "solver": solver.spec(),
+        "problem": run.problem.spec(),
+        "solver": run.solver.spec(),
         "seed": req.seed,
         "rng_seed": run.rng_seed,
         "profile": req.profile,
@@ -123,26 +124,57 @@ def execute(run: PlannedRun, out_dir: Path | None = None) -> dict[str, Any]:
         "timing": {},
         "metrics": {},
     }
+    if execution:
+        record["execution"] = dict(execution)
+    return record
+
+
+def failed_record(run: PlannedRun, reason: str, *, error: dict[str, Any] | None = None,
+                  execution: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A ``failed`` record written on a run's behalf when its process could not write one
+    (killed at the time limit, crashed, lost with a distributed worker)."""
+    record = new_record(run, execution)
+    record.update(status="failed", reason=reason)
+    record["error"] = dict(error or {}, message=reason)
+    return record
+
+
+def run_record(run: PlannedRun, *, workdir: Path | None = None,
+               execution: dict[str, Any] | None = None,
+               on_phase: Callable[[str], None] | None = None) -> tuple[dict[str, Any], dict]:
+    """Run, measure and compute metrics in this process; return ``(record, history)``.
+
+    Never raises for a failure of the solver: the run becomes a ``failed`` record with the
+    reason.  ``on_phase`` is called with ``"setup"``, ``"run"``, ``"evaluate"`` and ``"metrics"``
+    as each phase starts (the local executor uses it to time-limit the solver's phases only).
+    """
+    req, problem, solver = run.request, run.problem, run.solver
+    record = new_record(run, execution)
     timing = record["timing"]
     reason = solver.skip(problem)
     if reason:
         record.update(status="skipped", reason=reason)
-        return _finish(record, out_dir)
+        return record, {}
+
+    def enter(name: str) -> str:
+        if on_phase is not None:
+            on_phase(name)
+        return name
 
     phase = "setup"
     try:
+        phase = enter("setup")
         torch.manual_seed(run.rng_seed)
         np.random.seed(run.rng_seed)
         if run.device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
         t0 = time.perf_counter()
         solver.setup(problem, times=run.times, device=run.device, seed=run.rng_seed,
-                     budget=Budget(seconds=req.time_limit_s),
-                     workdir=(Path(out_dir) / "work" / run.run_id) if out_dir is not None else None)
+                     budget=Budget(seconds=req.time_limit_s), workdir=workdir)
         _sync(run.device)
         timing["setup_s"] = time.perf_counter() - t0
 
-        phase = "run"
+        phase = enter("run")
         t0 = time.perf_counter()
         solver.run()
         _sync(run.device)
@@ -151,14 +183,14 @@ def execute(run: PlannedRun, out_dir: Path | None = None) -> dict[str, Any]:
         if solver.iterations:
             timing["s_per_iter"] = timing["train_s"] / solver.iterations
 
-        phase = "evaluate"
+        phase = enter("evaluate")
         t0 = time.perf_counter()
         obs = solver.evaluate()
         _sync(run.device)
         timing["eval_s"] = time.perf_counter() - t0
         _check_finite(obs)
 
-        phase = "metrics"
+        phase = enter("metrics")
         reference = problem.reference()
         metric_values, series = _metrics.evaluate(problem, reference, obs, seed=run.rng_seed)
         record["metrics"] = metric_values
@@ -178,14 +210,37 @@ def execute(run: PlannedRun, out_dir: Path | None = None) -> dict[str, Any]:
         timing["peak_mem_mb"] = (torch.cuda.max_memory_allocated() / 2**20
                                  if run.device.startswith("cuda") else _peak_rss_mb())
         timing["peak_mem_kind"] = "cuda_allocated" if run.device.startswith("cuda") else "process_rss"
-    if solver.history and out_dir is not None:
-        # the per-iteration history (a failed run's too: it shows how it failed) goes beside
-        # the record, which names it
-        side = Path(out_dir) / f"{run.run_id}.history.json"
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-        records.atomic_write_text(side, records.dumps(records.jsonable(solver.history)) + "\n")
+    return record, dict(solver.history or {})
+
+
+def write_record(record: dict[str, Any], history: dict | None, out_dir: Path) -> Path:
+    """Write a run's outputs into ``out_dir`` atomically: the per-iteration history beside the
+    record first (a failed run's too: it shows how it failed), then the record, which names it.
+    Sets ``record["path"]`` (not stored) and returns the record's path."""
+    out_dir = Path(out_dir)
+    if history:
+        side = out_dir / f"{record['run_id']}.history.json"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        records.atomic_write_text(side, records.dumps(records.jsonable(history)) + "\n")
         record["history_file"] = side.name
-    return _finish(record, out_dir)
+    record.pop("path", None)
+    path = records.write(record, out_dir)
+    record["path"] = str(path)
+    return path
+
+
+def execute(run: PlannedRun, out_dir: Path | None = None, *,
+            execution: dict[str, Any] | None = None,
+            on_phase: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run, measure, compute metrics and (if ``out_dir``) write the record; return it.
+
+    With ``out_dir`` the solver gets ``out_dir/work/<run_id>`` as its work directory.
+    """
+    workdir = (Path(out_dir) / "work" / run.run_id) if out_dir is not None else None
+    record, history = run_record(run, workdir=workdir, execution=execution, on_phase=on_phase)
+    if out_dir is not None:
+        write_record(record, history, out_dir)
+    return record
 
 
 def _compact_marginal(marginal: dict[str, Any]) -> dict[str, Any]:
@@ -197,9 +252,3 @@ def _compact_marginal(marginal: dict[str, Any]) -> dict[str, Any]:
             out[key] = records.jsonable(np.where(np.abs(dens) < DENSITY_FLOOR * peak, 0.0, dens),
                                         DENSITY_DIGITS)
     return out
-
-
-def _finish(record: dict[str, Any], out_dir: Path | None) -> dict[str, Any]:
-    if out_dir is not None:
-        record["path"] = str(records.write(record, out_dir))
-    return record

@@ -1,7 +1,12 @@
 import os
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
+
+#: The fault-injecting plug-in solver (see tests/plugins_fault.py).
+FAULT_PLUGIN = Path(__file__).resolve().with_name("plugins_fault.py")
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -19,3 +24,36 @@ def _isolated_cache(tmp_path_factory):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def fault_plugin(monkeypatch):
+    """The ``fault_test`` solver, registered here and (through the environment) in every process
+    the executors start; unregistered afterwards."""
+    import solvers
+    from problems.parameters import PLUGINS_ENV, load_plugins
+
+    monkeypatch.setenv(PLUGINS_ENV, str(FAULT_PLUGIN))
+    module = load_plugins([str(FAULT_PLUGIN)])[0]
+    solvers.register(module.FaultSolver)
+    yield module
+    solvers.REGISTRY.pop(module.FaultSolver.name, None)
+
+
+@pytest.fixture(scope="session")
+def quick_local(tmp_path_factory):
+    """The quick profile run once through the local pool (2 workers, 1 thread each)."""
+    from harness.cli import main
+
+    out = tmp_path_factory.mktemp("quick-local")
+    assert main(["run", "--all", "--profile", "quick", "--workers", "2", "--threads", "1",
+                 "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture
+def quick_copy(quick_local, tmp_path):
+    """A private copy of the quick-profile records, free to edit."""
+    dest = tmp_path / "quick"
+    shutil.copytree(quick_local, dest)
+    return dest

@@ -19,6 +19,9 @@ from solvers.base import Observables, Solver
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = ["run", "--problem", "harmonic_1d", "--solver", "crank_nicolson"]
+# Tests of what a record holds run in this process (--executor inline), which is fast; the
+# default executor (a process per run) is tested end to end below and in test_executors.py.
+INLINE = ["--executor", "inline"]
 CN_FAST = ["--set", "solver.points_per_wavelength=2.5", "--set", "solver.phase_step=0.03"]
 
 
@@ -28,7 +31,7 @@ def _json_files(d: Path):
 
 def test_run_writes_one_record_per_seed_with_the_documented_fields(tmp_path, capsys):
     out = tmp_path / "D"
-    assert main(BASE + ["--seeds", "0,1", "--out", str(out)]) == 0
+    assert main(BASE + INLINE + ["--seeds", "0,1", "--out", str(out)]) == 0
     files = _json_files(out)
     assert len(files) == 2
     rec = json.loads(files[0].read_text())
@@ -51,8 +54,8 @@ def test_run_writes_one_record_per_seed_with_the_documented_fields(tmp_path, cap
 
 def test_overrides_change_the_reference_and_solver_still_agrees(tmp_path):
     out = tmp_path / "D"
-    assert main(BASE + ["--set", "problem.omega=2", "--set", "problem.hbar=0.05",
-                        "--out", str(out)]) == 0
+    assert main(BASE + INLINE + ["--set", "problem.omega=2", "--set", "problem.hbar=0.05",
+                                 "--out", str(out)]) == 0
     rec = json.loads(_json_files(out)[0].read_text())
     assert rec["problem"]["params"]["omega"] == 2.0 and rec["problem"]["params"]["hbar"] == 0.05
     t = np.array(rec["observables"]["times"])
@@ -64,27 +67,32 @@ def test_overrides_change_the_reference_and_solver_still_agrees(tmp_path):
 
 def test_report_prints_markdown_and_writes_csv(tmp_path, capsys):
     out = tmp_path / "D"
-    main(BASE + CN_FAST + ["--seeds", "0-2", "--out", str(out)])
+    main(BASE + CN_FAST + INLINE + ["--seeds", "0-2", "--out", str(out)])
     capsys.readouterr()
     assert main(["report", str(out)]) == 0
     text = capsys.readouterr().out
     assert "| harmonic_1d" in text and "var_rel_l2" in text
     import pandas as pd
     table = pd.read_csv(out / "report.csv")
+    assert (out / "report.md").read_text().count("| harmonic_1d") == 1
     assert table.loc[0, "runs"] == 3 and table.loc[0, "ok"] == 3
     assert len(pd.read_csv(out / "report_runs.csv")) == 3
 
 
-def test_run_all_quick_profile_and_resume(tmp_path, capsys):
-    out = tmp_path / "Q"
-    assert main(["run", "--all", "--profile", "quick", "--out", str(out)]) == 0
-    expected = len(profiles.requests(profiles.load("quick")))
-    first = [f for f in _json_files(out) if not f.name.endswith(".history.json")]
-    assert len(first) == expected
-    assert all(json.loads(f.read_text())["profile"] == "quick" for f in first)
+def test_run_all_quick_profile_and_resume(quick_copy, capsys):
+    out = quick_copy  # the quick profile, run once per session through the local pool
+    first = [rec for _, rec in records.iter_records(out)]
+    expected = profiles.requests(profiles.load("quick"))
+    assert len(first) == len(expected) and all(r["profile"] == "quick" for r in first)
+    skipped = [r for r in first if r["status"] == "skipped"]
+    assert all(r["reason"] for r in skipped)
+    assert all(r["status"] == "ok" for r in first if r["status"] != "skipped")
     capsys.readouterr()
+    # --resume runs only what has no ok record: the two declined pairs (decided here, no process)
     assert main(["run", "--all", "--profile", "quick", "--out", str(out), "--resume"]) == 0
-    assert capsys.readouterr().out.count("[done]") == expected
+    text = capsys.readouterr().out
+    assert text.count("[done]") == len(first) - len(skipped)
+    assert text.count("[skipped]") == len(skipped)
 
 
 def test_list_needs_no_optional_dependencies():
@@ -213,7 +221,10 @@ def test_a_failing_solver_becomes_a_failed_record(broken, tmp_path, mode, fragme
 
 
 def test_run_exits_1_when_a_run_failed(broken, tmp_path, capsys):
-    rc = main(["run", "--problem", "harmonic_1d", "--solver", "broken", "--out", str(tmp_path)])
+    # the monkeypatched registry exists only in this process: run inline (the same with the
+    # default executor, through a plug-in, is in test_executors.py)
+    rc = main(["run", "--problem", "harmonic_1d", "--solver", "broken", "--out", str(tmp_path)]
+              + INLINE)
     assert rc == 1
     assert "[failed]" in capsys.readouterr().out
 

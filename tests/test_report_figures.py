@@ -1,0 +1,143 @@
+"""report writes CSV, markdown and parquet; figures draws every listed figure from records only,
+for whichever solvers the records hold, and skips (with a note) what the records cannot show."""
+
+import copy
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harness import figures, records
+from harness.cli import main
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _ok(directory):
+    return [rec for _, rec in records.iter_records(directory) if rec["status"] == "ok"]
+
+
+def _variant(rec, solver=None, seed=None, d=None, scale=1.0):
+    """A copy of ``rec`` under another solver / seed / dimension, observables scaled."""
+    out = copy.deepcopy(rec)
+    if solver:
+        out["solver"] = {"name": solver, "params": {"n_samples": 100}}
+    if seed is not None:
+        out["seed"] = seed
+    if d is not None:
+        out["problem"]["params"]["d"] = d
+    obs = out["observables"]
+    for key in ("var", "com_var"):
+        if key in obs:
+            obs[key] = (np.array(obs[key], dtype=float) * scale).tolist()
+    if "marginal" in obs:
+        obs["marginal"]["density"] = (np.array(obs["marginal"]["density"]) * scale).tolist()
+    for key in list(out["metrics"]):
+        out["metrics"][key] = (out["metrics"][key] or 0.0) * scale + 1e-6
+    if solver:
+        out["metrics"]["mean_floor"] = 1e-4
+        out["metrics"]["com_var_floor"] = 1e-3
+    out["timing"] = dict(out["timing"], s_per_iter=1e-3 * (d or 1) * scale, train_s=scale * (d or 1))
+    out["run_id"] = records.run_id(out["problem"], out["solver"], out["seed"],
+                                   {"n_times": out["n_times"]})
+    return out
+
+
+@pytest.fixture
+def mixed(quick_local, tmp_path):
+    """Real Crank–Nicolson records plus a made-up sample-based solver over seeds and d."""
+    out = tmp_path / "mixed"
+    shutil.copytree(quick_local, out)
+    for rec in _ok(quick_local):
+        name = rec["problem"]["name"]
+        for seed, scale in ((0, 1.05), (1, 0.97)):
+            records.write(_variant(rec, "mock_sampler", seed, scale=scale), out)
+        if name in ("harmonic_nd", "bosons"):
+            for d in ((1,) if name == "harmonic_nd" else (3, 8, 16)):
+                if d <= 3:  # the grid solver only where a grid fits
+                    records.write(_variant(rec, d=d), out)
+                for seed, scale in ((0, 1.1), (1, 0.9)):
+                    records.write(_variant(rec, "mock_sampler", seed, d=d, scale=scale), out)
+    return out
+
+
+EXPECTED = {
+    "density_harmonic_1d.png", "density_harmonic_1d_moving.png", "density_singular_1d.png",
+    "mean_var_harmonic_1d_d1.png", "mean_var_bosons_d2.png", "mean_var_harmonic_nd_d2.png",
+    "cost_vs_d_harmonic_nd.png", "cost_vs_d_bosons.png", "error_vs_d_harmonic_nd.png",
+    "error_vs_d_bosons.png", "bosons_d2_d3.png", "bosons_com_invariant.png",
+    "singular_1d_variance.png",
+}
+
+
+def test_every_figure_is_drawn_for_the_solvers_present(mixed, tmp_path, capsys):
+    scaling = tmp_path / "scaling.json"
+    scaling.write_text('{"problem": {"name": "harmonic_nd", "params": {}}, "solver": {"name": '
+                       '"mock_sampler", "params": {}}, "results": [{"d": 1, "status": "ok", '
+                       '"s_per_iter": 0.001}, {"d": 32, "status": "ok", "s_per_iter": 0.01}]}')
+    out = tmp_path / "figs"
+    assert main(["figures", str(mixed), "--out", str(out), "--scaling", str(scaling)]) == 0
+    names = {p.name for p in out.glob("*.png")}
+    assert EXPECTED <= names, EXPECTED - names
+    for path in out.glob("*.png"):
+        assert path.read_bytes()[:8] == PNG and path.stat().st_size > 5000
+    assert not list(out.glob(".*"))  # no temporaries
+    text = capsys.readouterr().out
+    assert text.count("wrote ") == len(names)
+
+
+def test_singular_figure_draws_the_exact_spreading_and_the_heat_kernel(mixed):
+    recs = _ok(mixed)
+    style = figures._Style([r["solver"]["name"] for r in recs])
+    fig = figures._singular(recs, style)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert any(figures.HEAT_KERNEL_LABEL in label and "ħt/m" in label for label in labels)
+    assert any("σ² + (ħt/2mσ)²" in label for label in labels)
+    assert {"crank_nicolson", "mock_sampler"} <= set(labels)
+    # the dashed exact curve is sigma^2 + (hbar t / 2 m sigma)^2
+    line = next(l for l in fig.axes[0].get_lines() if l.get_linestyle() == "--")
+    t, v = line.get_data()
+    p = next(r for r in recs if r["problem"]["name"] == "singular_1d")["problem"]["params"]
+    assert np.allclose(v, p["sigma2"] + (p["hbar"] * t / (2 * p["mass"] * np.sqrt(p["sigma2"]))) ** 2)
+
+
+def test_figures_that_need_absent_data_are_skipped_with_a_note(quick_local, tmp_path, capsys):
+    only = tmp_path / "only"
+    only.mkdir()
+    for path in quick_local.glob("harmonic_1d-*.json"):
+        shutil.copy(path, only)
+    assert main(["figures", str(only)]) == 0
+    text = capsys.readouterr().out
+    assert "wrote " in text and (only / "figures" / "density_harmonic_1d.png").is_file()
+    for name in ("bosons_com_invariant.png", "singular_1d_variance.png", "bosons_d2_d3.png"):
+        assert f"skip {name}" in text
+
+
+def test_figures_bad_input(tmp_path, quick_local, capsys):
+    assert main(["figures", str(tmp_path / "nope")]) == 2
+    assert main(["figures", str(tmp_path)]) == 2  # no records
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2]")
+    assert main(["figures", str(quick_local), "--scaling", str(bad)]) == 2
+    assert capsys.readouterr().err.count("harness: error:") == 3
+
+
+def test_report_writes_csv_markdown_and_parquet(mixed, capsys):
+    assert main(["report", str(mixed)]) == 0
+    text = capsys.readouterr().out
+    assert "mock_sampler" in text and "±" in text
+    summary = pd.read_csv(mixed / "report.csv")
+    row = summary[(summary.problem == "bosons") & (summary.d == 8)
+                  & (summary.solver == "mock_sampler")].iloc[0]
+    assert row["runs"] == 2 and row["ok"] == 2
+    vals = [r["metrics"]["com_var_err"] for r in _ok(mixed)
+            if r["problem"]["name"] == "bosons" and r["problem"]["params"]["d"] == 8]
+    assert row["com_var_err_mean"] == pytest.approx(np.mean(vals))
+    assert row["com_var_err_std"] == pytest.approx(np.std(vals, ddof=1))
+    md = (mixed / "report.md").read_text()
+    assert md.startswith("# Results in") and "| bosons" in md
+    pytest.importorskip("pyarrow")
+    assert pd.read_parquet(mixed / "report.parquet").shape[0] == summary.shape[0]
+    assert pd.read_parquet(mixed / "report_runs.parquet").shape[0] == len(
+        list(records.iter_records(mixed)))
