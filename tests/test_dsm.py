@@ -288,18 +288,29 @@ def test_float64_takes_effect():
 
 
 def test_nan_loss_fails_with_the_iteration(monkeypatch):
-    s, _ = _solver({"iterations": 10})
-    real = s.loss
+    s, _ = _solver({"iterations": 10, "chunk_points": 7})  # several chunks per iteration
+    real = s.residual_loss
     calls = {"n": 0}
+    chunks = math.ceil(QUICK["batch"] * QUICK["points"] / 7)
 
     def poisoned(*a, **k):
         calls["n"] += 1
         total, terms = real(*a, **k)
-        return (total * float("nan") if calls["n"] == 4 else total), terms
+        return (total * float("nan") if calls["n"] == 3 * chunks + 2 else total), terms
 
-    monkeypatch.setattr(s, "loss", poisoned)
+    monkeypatch.setattr(s, "residual_loss", poisoned)
     with pytest.raises(FloatingPointError, match="iteration 4"):
         s.run()
+
+
+def test_chunked_gradients_equal_the_whole_batch():
+    a, _ = _solver({"iterations": 3, "chunk_points": 0, "dtype": "float64"})
+    b, _ = _solver({"iterations": 3, "chunk_points": 13, "dtype": "float64"})
+    a.run()
+    b.run()
+    assert np.allclose(a.history["loss"], b.history["loss"], rtol=1e-10)
+    for pa, pb in zip(a.net.parameters(), b.net.parameters()):
+        assert torch.allclose(pa, pb, atol=1e-10)
 
 
 def test_checkpoint_and_resume(tmp_path):

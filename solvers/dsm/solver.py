@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,26 @@ from .sampling import SCHEMES, select_points, simulate
 __all__ = ["DSM"]
 
 CHECKPOINT = "dsm-checkpoint.pt"
+
+
+def _keep_freed_memory() -> None:
+    """Ask glibc to keep freed memory for reuse.
+
+    By default glibc serves blocks above 32 MB with mmap and returns them to the OS when freed,
+    so every training iteration page-faults its large derivative tensors in again; measured at
+    the original code's settings (width 400, 15000 points) this made an iteration 5.2 s instead
+    of 3.0 s at d = 1 and 10.0 s instead of 4.7 s at d = 4.  The process keeps its peak
+    footprint instead.  Elsewhere than glibc this does nothing.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    m_trim_threshold, m_mmap_max = -1, -4
+    libc.mallopt(m_mmap_max, 0)
+    libc.mallopt(m_trim_threshold, 2**31 - 1)
 
 
 class DSM(Solver):
@@ -85,6 +107,10 @@ class DSM(Solver):
                                    lo=0.0)
         checkpoint_every: int = param(0, "save a checkpoint every K iterations (0: never)", lo=0)
         resume: bool = param(False, "continue from the run's checkpoint if there is one")
+        chunk_points: int = param(5000, "training points per forward/backward pass; gradients "
+                                        "of the chunks are accumulated (0: all at once)", lo=0)
+        keep_memory: bool = param(True, "keep freed memory for reuse instead of returning it to "
+                                        "the OS between iterations (glibc)")
         # evaluation
         eval_samples: int = param(40000, "trajectories S for the observables", lo=2)
         eval_steps: int = param(200, "stochastic Heun steps for evaluation (at least one per "
@@ -120,6 +146,8 @@ class DSM(Solver):
             raise RuntimeError("solver dsm: device=cuda requested but CUDA is not available")
         self.device = torch.device(dev)
         self.dtype = torch.float64 if p.dtype == "float64" else torch.float32
+        if p.keep_memory:
+            _keep_freed_memory()
         self.seed = seed
         self.gen = torch.Generator(device=self.device).manual_seed(seed)
         torch.manual_seed(seed)
@@ -162,22 +190,63 @@ class DSM(Solver):
     def _uv(self, xu, xv, t):
         return self.net(xu, xv, t)
 
-    def loss(self, x, t, x0):
-        """Total loss and its terms at training points (x, t) and initial points x0."""
+    def residual_loss(self, x, t):
+        """w_u E|r_u|^2 + w_v E|r_v|^2 at training points (x, t), and the two terms."""
         p, prob = self.params, self.problem
         res = residuals(self._uv, x, t, prob.grad_potential(x, 0.0), hbar=prob.hbar,
                         mass=prob.mass, equations=p.equations, derivatives=p.derivatives,
                         divergence=p.divergence, probes=p.probes, generator=self.gen)
         loss_u = (res["ru1"] * res["ru2"]).sum(-1).mean()
         loss_v = (res["rv1"] * res["rv2"]).sum(-1).mean()
-        total = p.w_u * loss_u + p.w_v * loss_v
-        loss_0 = torch.zeros((), dtype=self.dtype, device=self.device)
-        if p.initial_condition == "loss" and p.w_0 > 0:
-            zero = torch.zeros(x0.shape[0], dtype=self.dtype, device=self.device)
-            u, v = self.net(x0, x0, zero)
-            loss_0 = ((u - prob.u0(x0)) ** 2).sum(-1).mean() + ((v - prob.v0(x0)) ** 2).sum(-1).mean()
-            total = total + p.w_0 * loss_0
-        return total, {"loss_u": loss_u, "loss_v": loss_v, "loss_0": loss_0}
+        return p.w_u * loss_u + p.w_v * loss_v, {"loss_u": loss_u, "loss_v": loss_v}
+
+    def initial_loss(self, x0):
+        """w_0 E(|u(X0, 0) - u0|^2 + |v(X0, 0) - v0|^2) (zero when the condition is built in)."""
+        p, prob = self.params, self.problem
+        if p.initial_condition != "loss" or p.w_0 == 0:
+            return torch.zeros((), dtype=self.dtype, device=self.device)
+        zero = torch.zeros(x0.shape[0], dtype=self.dtype, device=self.device)
+        u, v = self.net(x0, x0, zero)
+        return p.w_0 * (((u - prob.u0(x0)) ** 2).sum(-1).mean()
+                        + ((v - prob.v0(x0)) ** 2).sum(-1).mean())
+
+    def loss(self, x, t, x0):
+        """Total loss and its terms at training points (x, t) and initial points x0."""
+        total, terms = self.residual_loss(x, t)
+        loss_0 = self.initial_loss(x0)
+        return total + loss_0, dict(terms, loss_0=loss_0)
+
+    def _step_gradients(self, x, t, x0, iteration: int) -> tuple[float, dict[str, float]]:
+        """Accumulate the loss's gradient over chunks of points; return the loss and its terms.
+
+        Chunks bound memory and keep the derivative tensors small enough for the CPU's caches
+        (measured at width 400, d = 4, 15000 points: 3.8 s per pass in chunks of 5000 against
+        5.2 s all at once); the gradient is that of the whole mean.
+        """
+        n = x.shape[0]
+        size = self.params.chunk_points or n
+        sums = {"loss_u": 0.0, "loss_v": 0.0}
+        total = 0.0
+        for xc, tc in zip(torch.split(x, size), torch.split(t, size)):
+            part, terms = self.residual_loss(xc, tc)
+            self._check_finite(part, terms, iteration)
+            (part * (xc.shape[0] / n)).backward()
+            total += float(part.detach()) * xc.shape[0] / n
+            for k in sums:
+                sums[k] += float(terms[k].detach()) * xc.shape[0] / n
+        loss_0 = self.initial_loss(x0)
+        self._check_finite(loss_0, {"loss_0": loss_0}, iteration)
+        if loss_0.requires_grad:
+            loss_0.backward()
+        sums["loss_0"] = float(loss_0.detach())
+        return total + sums["loss_0"], sums
+
+    @staticmethod
+    def _check_finite(value, terms, iteration: int) -> None:
+        if not torch.isfinite(value):
+            raise FloatingPointError(
+                f"non-finite loss at iteration {iteration}: "
+                + ", ".join(f"{k}={float(v.detach()):.3g}" for k, v in terms.items()))
 
     def _diffusion(self, nu: float) -> float:
         return math.sqrt(nu * self.problem.hbar / self.problem.mass)
@@ -204,13 +273,8 @@ class DSM(Solver):
                                           diffusion, self.gen)
                 x, t = select_points(xs, drifts, self.train_times, p.sampling, p.points,
                                      diffusion, self.gen)
-                total, terms = self.loss(x, t, self._x0(p.batch))
-                if not torch.isfinite(total):
-                    raise FloatingPointError(
-                        f"non-finite loss at iteration {it + 1}: "
-                        + ", ".join(f"{k}={float(v.detach()):.3g}" for k, v in terms.items()))
                 self.opt.zero_grad(set_to_none=True)
-                total.backward()
+                total, terms = self._step_gradients(x, t, self._x0(p.batch), it + 1)
                 self.opt.step()
                 if self.sched is not None:
                     self.sched.step()
@@ -236,10 +300,10 @@ class DSM(Solver):
         if p.checkpoint_every:
             self._save_checkpoint()
 
-    def _record(self, total, terms) -> None:
-        self.history["loss"].append(float(total.detach()))
+    def _record(self, total: float, terms: dict[str, float]) -> None:
+        self.history["loss"].append(total)
         for k, v in terms.items():
-            self.history[k].append(float(v.detach()))
+            self.history[k].append(v)
         self.history["lr"].append(self.opt.param_groups[0]["lr"])
 
     # --- checkpoints --------------------------------------------------------------------------
