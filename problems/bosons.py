@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.integrate import trapezoid
 
 from . import cache
 from .base import GridHint, Invariants, Problem, Reference, dim_param, standard_normal, xp_of
@@ -28,8 +29,11 @@ __all__ = ["Bosons", "BosonReference"]
 
 #: Grid references are computed up to this dimension; beyond it only invariants hold.
 GRID_MAX_D = 3
-#: Settings of the reference grid (finer than the crank_nicolson solver's defaults).
-REFERENCE_GRID = {"points_per_wavelength": 5.0, "phase_step": 0.005, "order": 8, "rtol": 1e-10}
+#: Settings of the reference grid (finer than the crank_nicolson solver's defaults) ...
+REFERENCE_GRID = {"points_per_wavelength": 4.0, "phase_step": 0.006, "order": 8, "rtol": 1e-10}
+#: ... and the coarser grid of its convergence check: 3/4 of the points per wavelength and twice
+#: the step.  The differences between the two are stored with the reference.
+CHECK_GRID = {"points_per_wavelength": 3.0, "phase_step": 0.012, "order": 8, "rtol": 1e-10}
 #: Tail allowance, in ground-state standard deviations, beyond the classical turning point.
 TAIL_SDS = 6.0
 #: k_max adds the ground state's spectral width out to this many of its standard deviations.
@@ -162,6 +166,34 @@ class Bosons(Problem):
         return BosonReference(self)
 
 
+def convergence_check(fine: GridSolution, coarse: GridSolution) -> dict[str, float]:
+    """How far a coarser grid's solution is from the reference's, in the metrics' own terms.
+
+    Relative L2 over time of the variances (averaged over coordinates), the worst absolute
+    difference of the means, the worst relative difference of Var((1/d) sum x_i), and the worst
+    W1 distance over time between the first coordinate's marginals and between the pair-distance
+    laws (integrals of |F_fine - F_coarse| on a common fine grid).
+    """
+    var = float(np.mean(np.linalg.norm(coarse.var - fine.var, axis=0)
+                        / np.linalg.norm(fine.var, axis=0)))
+    lo = min(fine.marginal_x[0][0], coarse.marginal_x[0][0])
+    hi = max(fine.marginal_x[0][-1], coarse.marginal_x[0][-1])
+    x = np.linspace(lo, hi, 4001)
+    w1 = trapezoid(np.abs(fine.marginal_cdf(0, x) - coarse.marginal_cdf(0, x)), x, axis=1)
+    out = {
+        "var_rel_l2": var,
+        "mean_abs_max": float(np.max(np.abs(coarse.mean - fine.mean))),
+        "com_var_rel_max": float(np.max(np.abs(coarse.com_var - fine.com_var) / fine.com_var)),
+        "marginal_w1_max": float(np.max(w1)),
+    }
+    if fine.pair_x.size and coarse.pair_x.size:
+        z = np.linspace(min(fine.pair_x[0], coarse.pair_x[0]),
+                        max(fine.pair_x[-1], coarse.pair_x[-1]), 4001)
+        pw1 = trapezoid(np.abs(fine.pair_cdf(z) - coarse.pair_cdf(z)), z, axis=1)
+        out["pair_w1_max"] = float(np.max(pw1))
+    return out
+
+
 class BosonReference(Reference):
     """Invariants for any d; for d <= 3 also a cached, converged Crank–Nicolson solution.
 
@@ -171,10 +203,11 @@ class BosonReference(Reference):
     """
 
     def __init__(self, problem: Bosons, grid: dict[str, float] | None = None,
-                 progress: bool | None = None):
+                 check: dict[str, float] | None = None, progress: bool | None = None):
         super().__init__(problem.invariants())
         self.problem = problem
         self.grid_options = dict(REFERENCE_GRID, **(grid or {}))
+        self.check_options = dict(CHECK_GRID, **(check or {}))
         self.progress = progress
         self.kind = "grid" if problem.d <= GRID_MAX_D else "invariants"
         self.has_observables = self.kind == "grid"
@@ -193,8 +226,10 @@ class BosonReference(Reference):
         if mem_key in self._solutions:
             return self._solutions[mem_key]
         settings = self.settings()
+        check = plan_grid(self.problem, **self.check_options)
         description = {
             "problem": self.problem.spec(), "grid": settings.as_dict(),
+            "check_grid": check.as_dict(),
             "times": [float(f"{t:.12g}") for t in times], "engine": ENGINE_VERSION,
         }
         key = cache.cache_key(description)
@@ -203,14 +238,19 @@ class BosonReference(Reference):
             arrays, meta, path = hit
             sol = GridSolution(info=meta["info"], **arrays)
             self.last = {"cached": True, "path": str(path), "key": key,
-                         "compute_s": meta.get("compute_s")}
+                         "compute_s": meta.get("compute_s"), "convergence": meta["convergence"]}
         else:
             started = time.perf_counter()
             sol = propagate(self.problem, settings, times, progress=self.progress)
-            elapsed = time.perf_counter() - started
+            fine_s = time.perf_counter() - started
+            coarse = propagate(self.problem, check, times, progress=self.progress)
+            convergence = dict(convergence_check(sol, coarse), grid=check.as_dict(),
+                               check_compute_s=time.perf_counter() - started - fine_s)
             path = cache.store("bosons", key, sol.arrays(),
-                               {"description": description, "info": sol.info, "compute_s": elapsed})
-            self.last = {"cached": False, "path": str(path), "key": key, "compute_s": elapsed}
+                               {"description": description, "info": sol.info, "compute_s": fine_s,
+                                "convergence": convergence})
+            self.last = {"cached": False, "path": str(path), "key": key, "compute_s": fine_s,
+                         "convergence": convergence}
         self._solutions[mem_key] = sol
         return sol
 

@@ -73,8 +73,8 @@ class DSM(Solver):
         depth: int = param(2, "hidden layers of each network", lo=1, hi=16)
         activation: str = param("tanh", "activation (smooth)", choices=tuple(ACTIVATIONS))
         initial_condition: str = param(
-            "loss", "loss: initial-condition loss term; built_in: u = u0 + t NN (exact at t=0)",
-            choices=("loss", "built_in"))
+            "built_in", "built_in: u = u0 + t NN (exact at t=0); loss: an initial-condition loss "
+                        "term", choices=("built_in", "loss"))
         symmetry: str = param(
             "none", "none, or sort: permutation-equivariant networks for identical particles",
             choices=TwinMLP.SYMMETRIES)
@@ -89,11 +89,11 @@ class DSM(Solver):
         # trajectories and training points
         nu: float = param(1.0, "diffusion nu of the training process (0: deterministic flow)",
                           lo=0.0, hi=100.0)
-        steps: int = param(200, "Euler–Maruyama steps N over [0, T]", lo=1, hi=100000)
+        steps: int = param(100, "Euler–Maruyama steps N over [0, T]", lo=1, hi=100000)
         batch: int = param(100, "trajectories B per simulation", lo=1, hi=10**7)
         sampling: str = param("random", "grid: all N+1 points; random: M jittered points each",
                               choices=SCHEMES)
-        points: int = param(20, "training points M per trajectory (sampling=random)", lo=1)
+        points: int = param(10, "training points M per trajectory (sampling=random)", lo=1)
         refresh: int = param(1, "simulate new trajectories every k iterations", lo=1)
         # loss and optimiser
         w_u: float = param(1.0, "weight of the u-equation loss", lo=0.0)
@@ -102,7 +102,7 @@ class DSM(Solver):
         lr: float = param(1e-3, "Adam learning rate", lo=0.0, lo_open=True, hi=1.0)
         schedule: str = param("cosine", "learning-rate schedule", choices=("cosine", "constant"))
         lr_final: float = param(0.01, "final learning rate / lr (cosine)", lo=0.0, hi=1.0)
-        iterations: int = param(2000, "training iterations (the budget)", lo=0)
+        iterations: int = param(3000, "training iterations (the budget)", lo=0)
         max_seconds: float = param(0.0, "stop training after this many seconds (0: no limit)",
                                    lo=0.0)
         checkpoint_every: int = param(0, "save a checkpoint every K iterations (0: never)", lo=0)

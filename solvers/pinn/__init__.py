@@ -278,6 +278,7 @@ class Pinn(Solver):
         }
         return Observables(times=self.times, mean=mom.mean, var=mom.var, com_var=mom.com_var,
                            energy=mom.energy, cdf=mom.marginal_cdf, velocity=vel,
+                           pair_cdf=mom.pair_cdf if self.problem.d >= 2 else None,
                            diagnostics=diagnostics)
 
     def _fresh_residual_rms(self, n: int = 2048) -> float:

@@ -140,10 +140,20 @@ class Moments:
             order = np.argsort(x, kind="stable")
             out[:, order] = np.maximum.accumulate(out[:, order], axis=1)
             return out
-        order = np.argsort(rule.points[:, coord], kind="stable")
-        xs = rule.points[order, coord]
+        return self._weighted_cdf(rule.points[:, coord], x)
+
+    def pair_cdf(self, z) -> np.ndarray | None:
+        """CDF of the pair distance x_0 - x_1 at ``z``, shape (T, len(z)) (None when d = 1):
+        the weighted empirical CDF of the rule's points."""
+        if self.rule.points.shape[1] < 2:
+            return None
+        return self._weighted_cdf(self.rule.points[:, 0] - self.rule.points[:, 1],
+                                  np.asarray(z, dtype=float))
+
+    def _weighted_cdf(self, values: np.ndarray, x: np.ndarray) -> np.ndarray:
+        order = np.argsort(values, kind="stable")
         cum = np.cumsum(self.prob[:, order], axis=1)
-        idx = np.searchsorted(xs, x, side="right")
+        idx = np.searchsorted(values[order], x, side="right")
         padded = np.concatenate([np.zeros((len(self.times), 1)), cum], axis=1)
         return padded[:, idx]
 
