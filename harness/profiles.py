@@ -22,6 +22,7 @@ in a "skipped" record.  Schema::
     solvers = ["crank_nicolson"] # which of the profile's solvers run it (optional; default all)
     solver_dims = { crank_nicolson = [1, 2] }                     # per-solver d lists (optional)
     solver_params = { crank_nicolson = { phase_step = 0.01 } }   # per pair (optional)
+    solver_seeds = { dsm = [0] }                                  # per pair (optional)
 
 Profiles can be changed from the command line without editing a file:
 ``--set-profile KEY=VALUE`` sets a dotted key to a TOML value (``seeds=[0]``,
@@ -52,7 +53,7 @@ PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 
 _TOP = {"description", "seeds", "n_times", "time_limit_s", "kill_grace_s", "solvers", "problems"}
 _SOLVER = {"params", "seeds", "time_limit_s"}
-_PROBLEM = {"params", "dims", "solvers", "solver_dims", "solver_params"}
+_PROBLEM = {"params", "dims", "solvers", "solver_dims", "solver_params", "solver_seeds"}
 
 
 @dataclass(frozen=True)
@@ -191,7 +192,7 @@ def validate(data: dict[str, Any], where: str) -> None:
             for s in entry["solvers"]:
                 if s not in solver_names:
                     raise ParameterError(f"{w}.solvers names {s!r}, which is not in [solvers]")
-        for key in ("solver_dims", "solver_params"):
+        for key in ("solver_dims", "solver_params", "solver_seeds"):
             if key not in entry:
                 continue
             _table(entry[key], f"{w}.{key}")
@@ -200,6 +201,8 @@ def validate(data: dict[str, Any], where: str) -> None:
                     raise ParameterError(f"{w}.{key} names {s!r}, which is not in [solvers]")
                 if key == "solver_dims":
                     _int_list(value, f"{w}.solver_dims.{s}", 1, allow_empty=True)
+                elif key == "solver_seeds":
+                    _int_list(value, f"{w}.solver_seeds.{s}", 0)
                 else:
                     _table(value, f"{w}.solver_params.{s}")
 
@@ -219,7 +222,8 @@ def requests(profile: Profile, device: str = "auto", time_limit_s: float | None 
                 continue
             dims = pentry.get("solver_dims", {}).get(sname, pentry.get("dims", [None]))
             sparams = dict(sentry.get("params", {}), **pentry.get("solver_params", {}).get(sname, {}))
-            run_seeds = seeds if seeds is not None else sentry.get("seeds", default_seeds)
+            run_seeds = seeds if seeds is not None else pentry.get("solver_seeds", {}).get(
+                sname, sentry.get("seeds", default_seeds))
             limit = time_limit_s or sentry.get("time_limit_s", data.get("time_limit_s"))
             for d in dims:
                 pparams = dict(pentry.get("params", {}))

@@ -50,6 +50,7 @@ dims = [1, 2, 5]
 params = { omega = 2.0 }
 solver_dims = { crank_nicolson = [2] }
 solver_params = { crank_nicolson = { order = 6 } }
+solver_seeds = { crank_nicolson = [8, 9] }
 
 [problems.bosons]
 dims = [2]
@@ -62,9 +63,10 @@ def test_every_level_of_the_schema(tmp_path):
     assert profile.kill_grace_s == 5
     reqs = profiles.requests(profile)
     assert [(r.problem, r.problem_params.get("d")) for r in reqs] == [
-        ("harmonic_1d", None), ("harmonic_nd", 2)]  # per-solver dims; bosons runs no solver
-    h1, hn = reqs
-    assert h1.seed == hn.seed == 7  # per-solver seeds
+        ("harmonic_1d", None), ("harmonic_nd", 2), ("harmonic_nd", 2)]  # bosons runs no solver
+    h1, hn, hn9 = reqs
+    assert h1.seed == 7  # per-solver seeds
+    assert (hn.seed, hn9.seed) == (8, 9)  # per (problem, solver) seeds
     assert h1.time_limit_s == 50.0 and h1.n_times == 11  # per-solver limit
     assert h1.solver_params == {"order": 4}
     assert hn.solver_params == {"order": 6}  # per (problem, solver)
@@ -81,7 +83,7 @@ def test_overrides_set_dotted_keys_with_toml_values(tmp_path):
                                    'description="changed"'])
     assert profile.description == "changed"
     reqs = profiles.requests(profile)
-    assert [r.problem_params.get("d") for r in reqs if r.problem == "harmonic_nd"] == [1, 2]
+    assert [r.problem_params.get("d") for r in reqs if r.problem == "harmonic_nd"] == [1, 1, 2, 2]
     assert all(r.solver_params["order"] in (6, 8) for r in reqs)
     assert profiles.load(path).data["solvers"]["crank_nicolson"]["params"] == {"order": 4}
 
@@ -97,6 +99,8 @@ def test_overrides_set_dotted_keys_with_toml_values(tmp_path):
     ("[solvers.crank_nicolson]\ntime_limit_s = 'long'\n[problems.harmonic_1d]\n", "positive"),
     ("[solvers.crank_nicolson]\n[problems.harmonic_nd]\ndims = [0]\n", ">= 1"),
     ("[solvers.crank_nicolson]\n[problems.harmonic_nd]\ndims = []\n", "non-empty"),
+    ("[solvers.crank_nicolson]\n[problems.harmonic_1d]\nsolver_seeds = { crank_nicolson = [-2] }\n",
+     ">= 0"),
     ("[solvers.crank_nicolson]\n[problems.harmonic_nd]\nsolver_dims = { dsm = [4] }\n",
      "not in [solvers]"),
     ("[solvers.crank_nicolson]\n[problems.harmonic_nd]\nsolvers = ['pinn']\n", "not in [solvers]"),
