@@ -110,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="local (a pool of processes, default), dask, or inline (in this "
                           "process, for debugging)")
     run.add_argument("--workers", type=int, default=None,
-                     help="concurrent runs of the local executor (default 1)")
+                     help="concurrent runs of the local executor (default: the "
+                          "profile's workers with --all, else 1)")
     run.add_argument("--threads", type=int, default=None,
                      help="threads per run (default: the machine's cores / concurrent runs)")
     run.add_argument("--scheduler", default=None, metavar="ADDRESS",
@@ -224,6 +225,8 @@ def _requests(args) -> tuple[list, Path, float | None]:
                                  seeds=seeds)
         if args.times is not None:
             reqs = [dataclasses.replace(r, n_times=args.times) for r in reqs]
+        if args.executor == "local" and args.workers is None:
+            args.workers = profile.workers  # the profile's pool size, unless --workers
         return reqs, args.out or Path("results") / profile.name, profile.kill_grace_s
     if args.set_profile:
         raise UsageError("--set-profile changes a profile; it needs --all")

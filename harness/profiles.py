@@ -10,6 +10,7 @@ in a "skipped" record.  Schema::
     n_times = 101                # points of the record time grid
     time_limit_s = 600           # per run (optional; the solver's phases, see harness.executors)
     kill_grace_s = 60            # seconds past the limit before a run is killed (optional)
+    workers = 2                  # concurrent runs of the local pool unless --workers (optional)
 
     [solvers.crank_nicolson]     # a solver in the matrix
     params = { order = 8 }       # parameter overrides (optional)
@@ -51,7 +52,8 @@ from .runner import RunRequest
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 
-_TOP = {"description", "seeds", "n_times", "time_limit_s", "kill_grace_s", "solvers", "problems"}
+_TOP = {"description", "seeds", "n_times", "time_limit_s", "kill_grace_s", "workers", "solvers",
+        "problems"}
 _SOLVER = {"params", "seeds", "time_limit_s"}
 _PROBLEM = {"params", "dims", "solvers", "solver_dims", "solver_params", "solver_seeds"}
 
@@ -69,6 +71,10 @@ class Profile:
     @property
     def kill_grace_s(self) -> float | None:
         return self.data.get("kill_grace_s")
+
+    @property
+    def workers(self) -> int | None:
+        return self.data.get("workers")
 
 
 def available() -> list[str]:
@@ -161,6 +167,10 @@ def validate(data: dict[str, Any], where: str) -> None:
         n = data["n_times"]
         if isinstance(n, bool) or not isinstance(n, int) or n < 2:
             raise ParameterError(f"{where}: n_times must be an integer >= 2, got {n!r}")
+    if "workers" in data:
+        w = data["workers"]
+        if isinstance(w, bool) or not isinstance(w, int) or w < 1:
+            raise ParameterError(f"{where}: workers must be an integer >= 1, got {w!r}")
     for key in ("time_limit_s", "kill_grace_s"):
         if key in data:
             _seconds(data[key], f"{where}: {key}")

@@ -348,3 +348,13 @@ def test_invalid_combinations_are_rejected():
         solvers.get("dsm", steps=10, points=20)
     with pytest.raises(ValueError, match="hutchinson"):
         solvers.get("dsm", divergence="hutchinson", derivatives="loop")
+
+
+@pytest.mark.parametrize("d, derivatives, expected", [
+    (2, "func", "exact"), (4, "func", "hutchinson"), (4, "loop", "exact")])
+def test_auto_divergence_switches_to_hutchinson_at_the_chosen_dimension(d, derivatives, expected):
+    s, _ = _solver({"divergence": "auto", "hutchinson_from": 4, "derivatives": derivatives},
+                   problem="harmonic_nd", d=d)
+    assert s.divergence == expected
+    s.run()
+    assert s.evaluate().diagnostics["divergence"] == expected

@@ -37,6 +37,7 @@ seeds = [0, 1]
 n_times = 11
 time_limit_s = 100
 kill_grace_s = 5
+workers = 3
 
 [solvers.crank_nicolson]
 params = { order = 4 }
@@ -60,7 +61,7 @@ solvers = []
 
 def test_every_level_of_the_schema(tmp_path):
     profile = profiles.load(_write(tmp_path, SCHEMA))
-    assert profile.kill_grace_s == 5
+    assert profile.kill_grace_s == 5 and profile.workers == 3
     reqs = profiles.requests(profile)
     assert [(r.problem, r.problem_params.get("d")) for r in reqs] == [
         ("harmonic_1d", None), ("harmonic_nd", 2), ("harmonic_nd", 2)]  # bosons runs no solver
@@ -95,6 +96,7 @@ def test_overrides_set_dotted_keys_with_toml_values(tmp_path):
     ("seeds = [0, 0]\n[solvers.crank_nicolson]\n[problems.harmonic_1d]\n", "twice"),
     ("seeds = [-1]\n[solvers.crank_nicolson]\n[problems.harmonic_1d]\n", ">= 0"),
     ("n_times = 1\n[solvers.crank_nicolson]\n[problems.harmonic_1d]\n", "n_times"),
+    ("workers = 0\n[solvers.crank_nicolson]\n[problems.harmonic_1d]\n", "workers"),
     ("time_limit_s = 0\n[solvers.crank_nicolson]\n[problems.harmonic_1d]\n", "positive"),
     ("[solvers.crank_nicolson]\ntime_limit_s = 'long'\n[problems.harmonic_1d]\n", "positive"),
     ("[solvers.crank_nicolson]\n[problems.harmonic_nd]\ndims = [0]\n", ">= 1"),
