@@ -54,6 +54,10 @@ class Bosons(Problem):
         Interaction strength (>= 0: repulsive or none).
     s2 : float
         Variance of the Gaussian interaction kernel (its range squared).
+    scaling : str
+        ``fixed`` (every pair has strength g) or ``mean_field`` (g / (d - 1): the total force on
+        a particle, and the interaction energy per particle, stay O(1) as d grows; with fixed g
+        they grow like d and d^2, and the cloud blows apart ever faster).
     t_final : float
         Final time T.
     """
@@ -67,6 +71,9 @@ class Bosons(Problem):
     omega: float = param(1.0, "trap frequency", lo=0.0, lo_open=True)
     g: float = param(1.0, "interaction strength (repulsive)", lo=0.0)
     s2: float = param(0.1, "variance of the Gaussian interaction kernel", lo=0.0, lo_open=True)
+    scaling: str = param("fixed", "fixed: every pair has strength g; mean_field: g / (d - 1), so "
+                                  "that the force on one particle stays O(1) as d grows",
+                         choices=("fixed", "mean_field"))
     t_final: float = param(1.0, "final time T", lo=0.0, lo_open=True)
 
     @property
@@ -76,8 +83,10 @@ class Bosons(Problem):
 
     @property
     def coupling(self) -> float:
-        """The prefactor g / (2 sqrt(2 pi s2)) of each pair's Gaussian."""
-        return self.g / (2 * math.sqrt(2 * math.pi * self.s2))
+        """The prefactor g / (2 sqrt(2 pi s2)) of each pair's Gaussian (g / (d - 1) in place of g
+        with ``scaling="mean_field"``)."""
+        g = self.g / max(self.d - 1, 1) if self.scaling == "mean_field" else self.g
+        return g / (2 * math.sqrt(2 * math.pi * self.s2))
 
     def interaction_energy0(self) -> float:
         """<sum of pair terms> at t = 0: each x_i - x_j ~ N(0, 2 sigma0^2)."""

@@ -24,7 +24,8 @@ def test_registry_lists_the_presets():
     ("harmonic_1d_moving", dict(d=1, hbar=0.01, mass=1.0, omega=1.0, center=0.1, sigma2=0.1, phase=-5.0, t_final=1.0)),
     ("harmonic_nd", dict(d=3, hbar=0.01, mass=1.0, omega=1.0, center=0.1, sigma2=0.1, phase=0.0, t_final=1.0)),
     ("singular_1d", dict(d=1, hbar=0.01, mass=1.0, omega=0.0, center=0.0, sigma2=1e-4, phase=0.0, t_final=1.0)),
-    ("bosons", dict(d=2, hbar=0.1, mass=1.0, omega=1.0, g=1.0, s2=0.1, t_final=1.0)),
+    ("bosons", dict(d=2, hbar=0.1, mass=1.0, omega=1.0, g=1.0, s2=0.1, scaling="fixed",
+                    t_final=1.0)),
 ])
 def test_preset_defaults_are_exactly_the_specified_ones(name, expected):
     assert problems.get(name).params() == expected
@@ -219,6 +220,18 @@ def test_boson_interaction_is_pairwise_and_symmetric(rng):
     # the interaction's forces cancel in sum (Newton's third law)
     inter = b.grad_potential(x) - b.mass * b.omega**2 * x
     assert np.allclose(inter.sum(-1), 0.0, atol=1e-12)
+
+
+@pytest.mark.parametrize("d", [2, 5])
+def test_mean_field_scaling_divides_the_pair_strength_by_d_minus_one(d, rng):
+    fixed = problems.get("bosons", d=d, g=0.8)
+    mean_field = problems.get("bosons", d=d, g=0.8, scaling="mean_field")
+    same = problems.get("bosons", d=d, g=0.8 / (d - 1))
+    x = rng.normal(size=(6, d))
+    assert np.allclose(mean_field.potential(x), same.potential(x))
+    assert np.allclose(mean_field.grad_potential(x), same.grad_potential(x))
+    assert mean_field.exact_energy() == pytest.approx(same.exact_energy())
+    assert np.allclose(mean_field.potential(x), fixed.potential(x)) == (d == 2)
 
 
 def test_boson_reference_kind_depends_on_dimension():

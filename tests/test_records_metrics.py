@@ -133,17 +133,21 @@ def test_boson_reference_is_computed_once_then_loaded(tmp_path, monkeypatch):
     assert np.max(np.abs(sol.com_var - 0.025)) / 0.025 < 1e-4
 
 
-@pytest.mark.parametrize("d", [2, 3])
-def test_shipped_boson_references_load_for_the_default_time_grid(d, tmp_path, monkeypatch):
-    """The package ships the d = 2, 3 references of the default profile (101 times), so that a
-    fresh machine does not spend minutes on them; each carries its two-grid convergence check."""
+@pytest.mark.parametrize("scaling, d, n_times", [
+    ("mean_field", 2, 101), ("mean_field", 3, 101), ("fixed", 2, 101), ("fixed", 2, 21)])
+def test_shipped_boson_references_load_for_the_profiles_time_grids(scaling, d, n_times, tmp_path,
+                                                                   monkeypatch):
+    """The package ships the grid references of the default profile (mean-field coupling, d = 2, 3,
+    101 times) and of the quick one, so that a fresh machine does not spend minutes on them; each
+    carries its two-grid convergence check."""
     monkeypatch.setenv("DSM_BENCH_CACHE", str(tmp_path))  # an empty user cache
-    ref = problems.get("bosons", d=d).reference()
-    sol = ref.solution(np.linspace(0.0, 1.0, 101))
+    problem = problems.get("bosons", d=d, scaling=scaling)
+    ref = problem.reference()
+    sol = ref.solution(np.linspace(0.0, 1.0, n_times))
     assert ref.last["cached"] is True
     assert Path(ref.last["path"]).parent == cache.SHIPPED / "references"
     conv = ref.last["convergence"]
     assert conv["var_rel_l2"] < 1e-3 and conv["com_var_rel_max"] < 1e-3
     assert conv["pair_w1_max"] < 2e-3
-    inv = problems.get("bosons", d=d).invariants()
+    inv = problem.invariants()
     assert np.max(np.abs(sol.com_var - inv.com_var)) / inv.com_var < 1e-3
