@@ -1,19 +1,60 @@
-"""DSM accuracy with the solver's defaults (minutes each): python -m pytest -m slow."""
+"""DSM accuracy with the solver's defaults (about 14 minutes): python -m pytest -m slow.
+
+The DSM issue's bars are medians over seeds 0, 1, 2; one seed alone is not the bar (measured
+with two torch threads: seed 0 of harmonic_1d reached mean_rel_l2 = 0.14 against a bar of 0.12,
+while the three seeds' median is 0.034).  So this runs what the acceptance command runs, through
+the harness's own process pool: both packets x three seeds, two runs at a time, one thread each.
+"""
+
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from harness.runner import RunRequest, execute, plan
-
 pytestmark = pytest.mark.slow
 
+ROOT = Path(__file__).resolve().parents[1]
+PROBLEMS = ("harmonic_1d", "harmonic_1d_moving")
+PROFILE = """
+description = "DSM with its defaults on the two 1-D packets, three seeds"
+seeds = [0, 1, 2]
+workers = 2
+[solvers.dsm]
+[problems.harmonic_1d]
+[problems.harmonic_1d_moving]
+"""
 
-@pytest.mark.parametrize("problem", ["harmonic_1d", "harmonic_1d_moving"])
-def test_default_dsm_meets_the_accuracy_bars(problem, tmp_path):
-    """The bars of the DSM issue for one seed: var_rel_l2 <= 0.02 and
-    mean_rel_l2 <= max(0.05, 1.5 x the statistical floor of the mean)."""
-    rec = execute(plan(RunRequest(problem=problem, solver="dsm", seed=0)), tmp_path)
-    assert rec["status"] == "ok", rec["reason"]
-    m = rec["metrics"]
-    assert m["var_rel_l2"] <= 0.02, m
-    assert m["mean_rel_l2"] <= max(0.05, 1.5 * m["mean_floor"]), m
-    assert rec["timing"]["train_s"] <= 330  # the default budget is 5 minutes of training
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("dsm_defaults")
+    profile = tmp / "dsm_defaults.toml"
+    profile.write_text(PROFILE)
+    out = tmp / "runs"
+    res = subprocess.run([sys.executable, "-m", "harness", "run", "--all", "--profile", str(profile),
+                          "--threads", "1", "--out", str(out)],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    recs = [json.loads(p.read_text()) for p in out.glob("*.json")
+            if not p.name.endswith(".history.json")]
+    return {name: [r for r in recs if r["problem"]["name"] == name] for name in PROBLEMS}
+
+
+@pytest.mark.parametrize("problem", PROBLEMS)
+def test_default_dsm_meets_the_accuracy_bars(problem, records):
+    """The bars of the DSM issue over seeds 0, 1, 2: median var_rel_l2 <= 0.02 and median
+    mean_rel_l2 <= max(0.05, 1.5 x the median statistical floor of the mean)."""
+    recs = records[problem]
+    assert sorted(r["seed"] for r in recs) == [0, 1, 2]
+    assert all(r["status"] == "ok" for r in recs), [r["reason"] for r in recs]
+    median = lambda key: statistics.median(r["metrics"][key] for r in recs)  # noqa: E731
+    summary = {k: [round(r["metrics"][k], 4) for r in recs]
+               for k in ("var_rel_l2", "mean_rel_l2", "mean_floor")}
+    assert median("var_rel_l2") <= 0.02, summary
+    assert median("mean_rel_l2") <= max(0.05, 1.5 * median("mean_floor")), summary
+    # the default budget is 5 minutes of training per seed (measured: 267-273 s with one thread
+    # each, two runs at a time)
+    assert all(r["timing"]["train_s"] <= 330 for r in recs), [r["timing"]["train_s"] for r in recs]
