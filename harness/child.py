@@ -85,6 +85,7 @@ def main() -> int:
     except RuntimeError:  # already set (only possible once per process)
         pass
 
+    from core.io import atomic_write_text
     from harness import records
     from harness.runner import RunRequest, plan, run_record, write_record
 
@@ -111,7 +112,7 @@ def main() -> int:
               "written": written}
     from pathlib import Path
 
-    records.atomic_write_text(Path(payload["result_path"]), json.dumps(result, allow_nan=False))
+    atomic_write_text(Path(payload["result_path"]), json.dumps(result, allow_nan=False))
     report("done")
     return 0
 

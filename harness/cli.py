@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from problems.parameters import ParameterError
+from core import ParameterError
+from core.io import atomic_write_text
 
 DEFAULT_OUT = Path("results") / "runs"
 
@@ -387,7 +388,7 @@ def _cmd_scaling(args) -> int:
                     solver_params=s_params, iterations=args.iterations, device=args.device,
                     warmup=args.warmup)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    records.atomic_write_text(args.out, records.dumps(records.jsonable(study)) + "\n")
+    atomic_write_text(args.out, records.dumps(records.jsonable(study)) + "\n")
     print(f"wrote {args.out}")
     return 0
 
@@ -428,10 +429,7 @@ def _cmd_compare(args) -> int:
     text = result.markdown()
     print(text, end="")
     if args.out is not None:
-        from . import records
-
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        records.atomic_write_text(args.out, text)
+        atomic_write_text(args.out, text)
     return result.exit_code
 
 

@@ -16,7 +16,7 @@ import torch
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: What a run's code is: changes elsewhere (results, docs, tests) do not make a run "dirty".
-CODE_PATHS = ("problems", "solvers", "harness", "pyproject.toml")
+CODE_PATHS = ("core", "problems", "solvers", "harness", "pyproject.toml")
 
 
 @functools.lru_cache(maxsize=1)

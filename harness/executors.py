@@ -52,7 +52,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
-from problems.parameters import PLUGINS_ENV
+from core import PLUGINS_ENV
 
 from .env import PROJECT_ROOT
 from .runner import PlannedRun, execute, failed_record, write_record
@@ -550,9 +550,9 @@ def dask_task(request: dict[str, Any], run_id: str, threads: int | None,
 
 def _absolute_plugins(text: str) -> str:
     """Plug-in entries with file paths made absolute (a worker's working directory differs)."""
-    from problems.parameters import _is_path, plugin_entries
+    from core.registry import is_path, plugin_entries
 
-    return ",".join(str(Path(e).expanduser().resolve()) if _is_path(e) else e
+    return ",".join(str(Path(e).expanduser().resolve()) if is_path(e) else e
                     for e in plugin_entries(text))
 
 

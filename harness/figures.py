@@ -39,6 +39,8 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
+from core.io import atomic_write  # noqa: E402
+
 from . import records  # noqa: E402
 
 __all__ = ["make_figures", "DENSITY_PROBLEMS", "HEAT_KERNEL_LABEL"]
@@ -430,12 +432,9 @@ def make_figures(directory: Path, out_dir: Path, scaling: list[dict[str, Any]] =
             note(f"skip {name}: {why}")
             continue
         path = out_dir / name
-        tmp = path.with_name(f".{path.stem}.tmp.png")
         try:
-            fig.savefig(tmp, dpi=DPI)
-            tmp.replace(path)
+            atomic_write(path, lambda fh: fig.savefig(fh, dpi=DPI, format="png"), binary=True)
         finally:
             plt.close(fig)
-            tmp.unlink(missing_ok=True)
         written.append(path)
     return written

@@ -46,7 +46,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from problems.parameters import ParameterError
+from core import ParameterError
 
 from .runner import RunRequest
 

@@ -9,17 +9,16 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
+from core.io import atomic_write_text
+
 SCHEMA = 1
 
-__all__ = ["run_id", "derive_seed", "write", "load", "iter_records", "jsonable", "dumps",
-           "atomic_write_text"]
+__all__ = ["run_id", "derive_seed", "write", "load", "iter_records", "jsonable", "dumps"]
 
 
 def _canonical(obj: Any) -> str:
@@ -72,36 +71,6 @@ def dumps(obj: Any, indent: int = 0) -> str:
         items = [f"{pad}{json.dumps(k)}: {dumps(v, indent + 1)}" for k, v in obj.items()]
         return "{\n" + ",\n".join(items) + "\n" + " " * indent + "}"
     return json.dumps(obj, separators=(",", ":"), allow_nan=False)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename (never half-written)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
 
 
 def write(record: dict[str, Any], out_dir: Path) -> Path:

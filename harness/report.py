@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core.io import atomic_write, atomic_write_text
+
 from . import records
 
 __all__ = ["runs_table", "summary_table", "format_summary", "summary_markdown", "write_report"]
@@ -108,15 +110,6 @@ def _parquet_ok() -> bool:
     return True
 
 
-def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        write(tmp)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_report(runs: pd.DataFrame, csv_path: Path, title: str | None = None) -> list[Path]:
     """Write the summary and the runs table beside ``csv_path`` (CSV, markdown, parquet when
     pyarrow is installed); return the paths written."""
@@ -127,15 +120,15 @@ def write_report(runs: pd.DataFrame, csv_path: Path, title: str | None = None) -
     runs_csv = stem.with_name(stem.name + "_runs.csv")
     md = stem.with_suffix(".md")
     written = [csv_path, runs_csv, md]
-    _atomic(csv_path, lambda p: summary.to_csv(p, index=False))
-    _atomic(runs_csv, lambda p: runs.to_csv(p, index=False))
+    atomic_write(csv_path, lambda fh: summary.to_csv(fh, index=False))
+    atomic_write(runs_csv, lambda fh: runs.to_csv(fh, index=False))
     head = f"# {title}\n\n" if title else ""
     note = ("Mean ± standard deviation over the seeds of ok runs; `runs`/`ok`/`failed`/`skipped` "
             "count records.\n\n")
-    _atomic(md, lambda p: p.write_text(head + note + summary_markdown(summary) + "\n"))
+    atomic_write_text(md, head + note + summary_markdown(summary) + "\n")
     if _parquet_ok():
         for table, path in ((summary, stem.with_suffix(".parquet")),
                             (runs, stem.with_name(stem.name + "_runs.parquet"))):
-            _atomic(path, lambda p, t=table: t.to_parquet(p, index=False))
+            atomic_write(path, lambda fh, t=table: t.to_parquet(fh, index=False), binary=True)
             written.append(path)
     return written

@@ -22,7 +22,8 @@ import torch
 
 import problems
 import solvers
-from problems.parameters import ParameterError
+from core import ParameterError
+from core.io import atomic_write_text
 from solvers.base import Budget
 
 from . import metrics as _metrics
@@ -221,7 +222,7 @@ def write_record(record: dict[str, Any], history: dict | None, out_dir: Path) ->
     if history:
         side = out_dir / f"{record['run_id']}.history.json"
         out_dir.mkdir(parents=True, exist_ok=True)
-        records.atomic_write_text(side, records.dumps(records.jsonable(history)) + "\n")
+        atomic_write_text(side, records.dumps(records.jsonable(history)) + "\n")
         record["history_file"] = side.name
     record.pop("path", None)
     path = records.write(record, out_dir)

@@ -3,7 +3,7 @@
 The registry below is the one place a problem is added: write a frozen dataclass subclassing
 :class:`~problems.base.Problem` and list it in ``_CLASSES``, or, without editing the package, call
 ``problems.register(cls)`` from a plug-in module named in ``$DSM_BENCH_PLUGINS`` (see
-:func:`problems.parameters.load_plugins`).
+:func:`core.registry.load_plugins`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from .base import GridHint, Invariants, Problem, Reference
 from .bosons import Bosons
 from .packet import GaussianPacket, Harmonic1D, Harmonic1DMoving, HarmonicND, Singular1D
-from .parameters import ParameterError, ParamSpec, PluginError, Registry
+from core import ParameterError, ParamSpec, PluginError, Registry
 
 __all__ = ["get", "names", "problem_class", "register", "Problem", "Reference", "GridHint",
            "Invariants", "ParameterError", "ParamSpec", "PluginError", "GaussianPacket", "Bosons"]

@@ -1,6 +1,6 @@
 """The Problem contract: what every problem offers to solvers and to the harness.
 
-A problem is a frozen dataclass of validated parameters (see :mod:`problems.parameters`).  Its
+A problem is a frozen dataclass of validated parameters (see :mod:`core.parameters`).  Its
 methods accept either NumPy arrays or torch tensors of shape ``(..., d)`` and answer in the same
 library, so a grid solver, a neural solver and the harness all evaluate the same formulas.
 """
@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from .parameters import Parametrized, param
+from core import Parametrized, param
 
 __all__ = ["Problem", "GridHint", "Invariants", "Reference", "xp_of", "dim_param"]
 
@@ -129,7 +129,7 @@ class Reference:
 
 class Problem(Parametrized):
     """Base class of problems: subclasses are frozen dataclasses declaring ``d``, ``hbar``,
-    ``mass``, ``t_final`` and their own parameters with :func:`~problems.parameters.param`.
+    ``mass``, ``t_final`` and their own parameters with :func:`~core.parameters.param`.
 
     Subclasses implement the potential and its gradient, the initial state (``log_rho0``,
     ``phase0``, ``u0``, ``v0``, ``sample_x0``), :meth:`grid_hint` and :meth:`reference`.

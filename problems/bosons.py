@@ -22,7 +22,7 @@ from scipy.integrate import trapezoid
 
 from . import cache
 from .base import GridHint, Invariants, Problem, Reference, dim_param, standard_normal, xp_of
-from .parameters import param
+from core import param
 from .propagator import ENGINE_VERSION, GridSolution, grid_memory_bytes, plan_grid, propagate
 
 __all__ = ["Bosons", "BosonReference"]

@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from core.io import atomic_write
 
 __all__ = ["cache_dir", "cache_key", "load", "store"]
 
@@ -52,19 +53,6 @@ def load(kind: str, key: str) -> tuple[dict[str, np.ndarray], dict[str, Any], Pa
 
 def store(kind: str, key: str, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Path:
     """Write an entry atomically and return its path."""
-    path = _paths(kind, key)[0]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, __meta__=np.array(json.dumps(meta)), **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(_paths(kind, key)[0],
+                        lambda fh: np.savez_compressed(fh, __meta__=np.array(json.dumps(meta)),
+                                                       **arrays), binary=True)

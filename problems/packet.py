@@ -21,7 +21,7 @@ import torch
 from scipy.special import ndtr
 
 from .base import GridHint, Invariants, Problem, Reference, dim_param, standard_normal, xp_of
-from .parameters import param
+from core import param
 
 __all__ = ["GaussianPacket", "PacketReference"]
 

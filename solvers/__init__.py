@@ -3,13 +3,13 @@
 The registry below is the one place a solver is added: subclass :class:`~solvers.base.Solver`
 (see its contract) and list the class in ``_CLASSES``, or, without editing the package, call
 ``solvers.register(cls)`` from a plug-in module named in ``$DSM_BENCH_PLUGINS`` (see
-:func:`problems.parameters.load_plugins`).  Heavy optional dependencies are imported
+:func:`core.registry.load_plugins`).  Heavy optional dependencies are imported
 inside a solver's methods, so listing solvers needs none of them.
 """
 
 from __future__ import annotations
 
-from problems.parameters import Registry
+from core import Registry
 
 from .base import Budget, Observables, Solver
 from .crank_nicolson import CrankNicolson

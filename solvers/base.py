@@ -1,7 +1,7 @@
 """The Solver contract shared by every method in the suite.
 
 A solver is a class with a ``name``, a frozen ``Params`` dataclass of declared parameters (see
-:mod:`problems.parameters`) and four steps the harness calls in order:
+:mod:`core.parameters`) and four steps the harness calls in order:
 
 ``skip(problem)``
     A reason (str) to decline the problem, or None.  Cheap; nothing is built.
@@ -24,7 +24,7 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from problems.parameters import Parametrized
+from core import Parametrized
 
 __all__ = ["Solver", "Observables", "Budget"]
 
@@ -111,7 +111,7 @@ class Solver:
     """Base class of solvers (see the module docstring for the contract).
 
     Subclasses set ``name``, ``description`` and a nested frozen dataclass ``Params`` whose
-    fields are declared with :func:`problems.parameters.param`.
+    fields are declared with :func:`core.parameters.param`.
     """
 
     name: ClassVar[str] = ""

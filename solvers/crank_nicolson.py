@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from problems.parameters import Parametrized, param
+from core import Parametrized, param
 from problems.propagator import STENCILS, grid_memory_bytes, plan_grid, propagate
 
 from .base import Budget, Observables, Solver

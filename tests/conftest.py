@@ -31,7 +31,7 @@ def fault_plugin(monkeypatch):
     """The ``fault_test`` solver, registered here and (through the environment) in every process
     the executors start; unregistered afterwards."""
     import solvers
-    from problems.parameters import PLUGINS_ENV, load_plugins
+    from core import PLUGINS_ENV, load_plugins
 
     monkeypatch.setenv(PLUGINS_ENV, str(FAULT_PLUGIN))
     module = load_plugins([str(FAULT_PLUGIN)])[0]

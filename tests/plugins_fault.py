@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 import solvers
-from problems.parameters import Parametrized, param
+from core import Parametrized, param
 from solvers.base import Observables, Solver
 
 MODES = ("ok", "raise", "nan", "sleep", "segfault", "exit", "memory", "killwrite")

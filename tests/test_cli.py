@@ -12,7 +12,7 @@ import torch
 import solvers
 from dataclasses import dataclass
 from harness import profiles, records
-from problems.parameters import Parametrized, param
+from core import Parametrized, param
 from harness.cli import main
 from harness.runner import RunRequest, execute, plan
 from solvers.base import Observables, Solver

@@ -340,7 +340,7 @@ def test_a_plugin_that_cannot_load_is_one_line_and_exit_2(monkeypatch, capsys):
 
 def test_registry_register_rules(fault_plugin):
     import solvers
-    from problems.parameters import ParameterError
+    from core import ParameterError
     from solvers.base import Solver
 
     assert solvers.register(fault_plugin.FaultSolver) is fault_plugin.FaultSolver  # idempotent

@@ -3,7 +3,7 @@
 import pytest
 
 import problems
-from problems.parameters import ParameterError
+from core import ParameterError
 
 
 def test_ints_become_floats_so_equal_settings_hash_equal():

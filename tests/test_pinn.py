@@ -14,7 +14,7 @@ import torch
 import problems
 import solvers
 from harness.runner import RunRequest, execute, plan
-from problems.parameters import ParameterError
+from core import ParameterError
 from solvers.base import Budget
 from solvers.pinn import Pinn, process
 from solvers.pinn.observe import moments, quadrature_rule, velocity

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import problems
-from problems.parameters import ParameterError
+from core import ParameterError
 
 ALL = problems.names()
 

@@ -4,7 +4,7 @@ import pytest
 
 from harness import profiles
 from harness.runner import plan
-from problems.parameters import ParameterError
+from core import ParameterError
 
 SHIPPED = ("quick", "default", "paper")
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from problems.parameters import Parametrized, ParameterError, param
+from core import Parametrized, ParameterError, param
 
 from ..base import Budget, Observables, Solver
 from .equations import DERIVATIVES, DIVERGENCES, EQUATIONS, residuals

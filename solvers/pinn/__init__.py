@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from problems.parameters import ParameterError, Parametrized, param
+from core import ParameterError, Parametrized, param
 
 from ..base import Budget, Observables, Solver
 from .observe import moments, quadrature_rule, velocity
