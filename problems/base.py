@@ -7,8 +7,9 @@ library, so a grid solver, a neural solver and the harness all evaluate the same
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Iterator
 
 import numpy as np
 import torch
@@ -19,8 +20,19 @@ __all__ = ["Problem", "GridHint", "Invariants", "Reference", "xp_of", "dim_param
 
 
 def xp_of(x: Any):
-    """The array library of ``x``: ``torch`` for tensors, else ``numpy``."""
-    return torch if isinstance(x, torch.Tensor) else np
+    """The array library of ``x``: ``torch`` for tensors, ``jax.numpy`` for JAX arrays (traced
+    ones included), else ``numpy``.
+
+    JAX is recognised without importing it here: a JAX array can only exist once JAX has been
+    imported (by the t-VMC solver's own process), so ``jax.numpy`` is then in ``sys.modules``.
+    """
+    if isinstance(x, torch.Tensor):
+        return torch
+    if type(x).__module__.startswith("jax"):
+        jnp = sys.modules.get("jax.numpy")
+        if jnp is not None:
+            return jnp
+    return np
 
 
 def dim_param(default: int, fixed: bool = False, hint: str = "") -> Any:
@@ -73,20 +85,27 @@ class Reference:
     ``kind`` is ``"exact"`` (closed form), ``"grid"`` (a converged cached grid solution) or
     ``"invariants"`` (no solution, only :attr:`invariants`).  Observable methods take a 1-D array
     of times and return arrays over those times; they exist when :attr:`has_observables`.
-    Velocities ``u``, ``v`` and exact samples exist when :attr:`has_velocities` /
-    :attr:`has_samples`.
+    Velocities ``u``, ``v``, exact samples and exact paths exist when :attr:`has_velocities`,
+    :attr:`has_samples`, :attr:`has_paths`.
     """
 
     kind: str = "invariants"
     has_observables: bool = False
     has_velocities: bool = False
     has_samples: bool = False
+    #: Whether :meth:`sample_paths` gives whole paths of the stochastic-mechanics diffusion.
+    has_paths: bool = False
 
-    def __init__(self, invariants: Invariants):
+    def __init__(self, problem: "Problem", invariants: Invariants):
+        self.problem = problem
         self.invariants = invariants
 
     def _missing(self, what: str):
         raise NotImplementedError(f"a reference of kind {self.kind!r} has no {what}")
+
+    def describe(self) -> dict[str, Any]:
+        """What the record stores about the reference: its kind, invariants and provenance."""
+        return {"kind": self.kind, "invariants": self.invariants.as_dict()}
 
     def mean(self, times: np.ndarray) -> np.ndarray:
         """Per-coordinate means, shape ``(T, d)``."""
@@ -111,8 +130,7 @@ class Reference:
     @property
     def has_pair(self) -> bool:
         """Whether :meth:`pair_cdf` is available (observables in d >= 2)."""
-        return self.has_observables and getattr(self, "problem", None) is not None \
-            and self.problem.d >= 2
+        return self.has_observables and self.problem.d >= 2
 
     def u(self, x, t: float):
         """Osmotic velocity (hbar/2m) grad log rho at points ``x`` (..., d)."""
@@ -123,8 +141,19 @@ class Reference:
         self._missing("current velocity")
 
     def sample(self, n: int, times: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Exact samples of |psi(., t)|^2, shape ``(T, n, d)``."""
+        """Exact samples of |psi(., t)|^2, independent between times, shape ``(T, n, d)``."""
         self._missing("samples")
+
+    def sample_paths(self, n: int, times: np.ndarray, rng: np.random.Generator,
+                     nu: float = 1.0) -> Iterator[np.ndarray]:
+        """Exact paths of dX = (v + nu u) dt + sqrt(nu hbar/m) dW with X_0 ~ |psi0|^2: yields
+        the ``n`` positions (n, d) at each of ``times`` in turn (one time in memory at once).
+
+        Paths have the same marginals as :meth:`sample` but are correlated in time, as a
+        sample-based solver's trajectories are; statistical floors of metrics over time use
+        them when they exist.
+        """
+        self._missing("paths")
 
 
 class Problem(Parametrized):
@@ -151,11 +180,15 @@ class Problem(Parametrized):
         return {"name": self.name, "params": self.params()}
 
     # --- the equation -------------------------------------------------------------------
-    def potential(self, x, t: float = 0.0):
-        """V(x, t) for points ``x`` of shape (..., d); returns shape (...)."""
+    # ``x`` is a NumPy array, a torch tensor or a JAX array of shape (..., d), and the answer is
+    # in the same library.  ``t`` is a float or an array of the same library broadcastable
+    # against the batch shape (...), so that points with their own times (collocation points,
+    # DSM's training points) are evaluated in one call.
+    def potential(self, x, t=0.0):
+        """V(x, t) for points ``x`` of shape (..., d) at times ``t``; returns shape (...)."""
         raise NotImplementedError
 
-    def grad_potential(self, x, t: float = 0.0):
+    def grad_potential(self, x, t=0.0):
         """grad V(x, t), shape (..., d)."""
         raise NotImplementedError
 
@@ -193,6 +226,10 @@ class Problem(Parametrized):
     def grid_hint(self) -> GridHint:
         """Box and scales for grids (see :class:`GridHint`)."""
         raise NotImplementedError
+
+    def invariants(self) -> Invariants:
+        """Exact statements about the solution that hold without a reference solution."""
+        return Invariants()
 
     def reference(self) -> Reference:
         """The exact or cached solution, or the invariants that hold."""

@@ -213,8 +213,7 @@ class BosonReference(Reference):
 
     def __init__(self, problem: Bosons, grid: dict[str, float] | None = None,
                  check: dict[str, float] | None = None, progress: bool | None = None):
-        super().__init__(problem.invariants())
-        self.problem = problem
+        super().__init__(problem, problem.invariants())
         self.grid_options = dict(REFERENCE_GRID, **(grid or {}))
         self.check_options = dict(CHECK_GRID, **(check or {}))
         self.progress = progress
@@ -282,7 +281,7 @@ class BosonReference(Reference):
         return self.solution(times).pair_cdf(z)
 
     def describe(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"kind": self.kind, "invariants": self.invariants.as_dict()}
+        out = super().describe()
         if self.has_observables:
             out["grid"] = self.settings().as_dict()
             out.update(self.last)

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.integrate import quad
 from scipy.special import ndtr
 
 from .base import GridHint, Invariants, Problem, Reference, dim_param, standard_normal, xp_of
@@ -145,6 +146,11 @@ class GaussianPacket(Problem):
         per = var_sq(p_mu, p_s2) / (4 * m * m) + (0.5 * m * self.omega**2) ** 2 * var_sq(x_mu, x_s2)
         return math.sqrt(self.d * per)
 
+    def invariants(self) -> Invariants:
+        # the mean is identically 0 when nothing pushes it: no initial momentum and no off-centre trap
+        zero_mean = self.phase == 0 and (self.center == 0 or self.omega == 0)
+        return Invariants(zero_mean=zero_mean, energy=self.exact_energy())
+
     def reference(self) -> "PacketReference":
         return PacketReference(self)
 
@@ -157,12 +163,10 @@ class PacketReference(Reference):
     has_velocities = True
     has_samples = True
 
+    has_paths = True
+
     def __init__(self, problem: GaussianPacket):
-        # the mean is identically 0 when nothing pushes it: no initial momentum and no off-centre trap
-        zero_mean = problem.phase == 0 and (problem.center == 0 or problem.omega == 0)
-        super().__init__(Invariants(zero_mean=zero_mean,
-                                    energy=problem.exact_energy()))
-        self.problem = problem
+        super().__init__(problem, problem.invariants())
 
     def mean(self, times):
         return np.repeat(self.problem.moments(times)[0][:, None], self.problem.d, axis=1)
@@ -215,8 +219,26 @@ class PacketReference(Reference):
         z = rng.standard_normal((len(mean), n, self.problem.d))
         return mean[:, None, None] + np.sqrt(var)[:, None, None] * z
 
-    def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "invariants": self.invariants.as_dict()}
+    def sample_paths(self, n, times, rng, nu=1.0):
+        """Exact paths of the packet's diffusion: Y = X - mean(t) solves the linear SDE
+        dY = a(t) Y dt + sqrt(nu hbar/m) dW with a = var'/(2 var) - nu (hbar/2m) / var, so from
+        one time to the next Y is multiplied by phi = sqrt(var1/var0) exp(-nu (hbar/2m) int dt/var)
+        and gains independent Gaussian noise of variance var1 - phi^2 var0 (the marginals stay
+        exact)."""
+        times = np.asarray(times, dtype=float)
+        prob = self.problem
+        mean, var = prob.moments(times)[:2]
+        c = nu * prob.hbar / (2 * prob.mass)
+        y = np.sqrt(var[0]) * rng.standard_normal((n, prob.d))
+        yield mean[0] + y
+        for k in range(1, len(times)):
+            a, b = times[k - 1], times[k]
+            if b > a:
+                inv, _ = quad(lambda t: 1.0 / float(prob.moments(t)[1]), a, b, limit=200)
+                phi = math.sqrt(var[k] / var[k - 1]) * math.exp(-c * inv)
+                y = phi * y + math.sqrt(max(var[k] - phi * phi * var[k - 1], 0.0)) \
+                    * rng.standard_normal((n, prob.d))
+            yield mean[k] + y
 
 
 # --- presets: the packet family's registered names -------------------------------------------
