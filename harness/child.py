@@ -6,14 +6,16 @@ Protocol (all JSON, one object per line):
   stdin reaches end-of-file before the run is over, the parent is gone (killed, even with
   SIGKILL): the child then kills its own process group at once, so a killed command leaves no
   orphan runs and, because records are written atomically, no half-written record.
-* The child reports phases on its stdout, one line each: ``{"phase": "setup"}`` ... so that the
-  parent can apply a run's time limit to the solver's phases only (not to interpreter start-up or
+* The child reports phases (:class:`harness.phases.Phase`) on its stdout, one line each:
+  ``{"phase": "setup"}`` ... so that the parent can apply a run's time limit to the solver's
+  phases only (not to interpreter start-up or
   to the harness's own metrics).  Anything else printing to stdout (a solver, a C library) is
   redirected to stderr, which the parent sends to a log file.
 * The result goes to the file named by ``result_path`` (written atomically): ``{"record": ...,
   "history": ..., "written": bool}``.  With ``out_dir`` the child writes the record and its
   history into that directory itself; without it (the Dask executor), the parent writes them.
 
+Process settings: glibc keeps freed memory for reuse (:func:`harness.env.keep_freed_memory`).
 Thread caps: the parent sets ``OMP_NUM_THREADS`` and friends in the child's environment (so they
 hold before NumPy or torch load); the child also calls ``torch.set_num_threads``.
 """
@@ -72,11 +74,16 @@ def main() -> int:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
 
-    def report(phase: str) -> None:
-        status.write(json.dumps({"phase": phase}) + "\n")
+    from harness.phases import Phase
+
+    def report(phase: Phase) -> None:
+        status.write(json.dumps({"phase": phase.value}) + "\n")
         status.flush()
 
     threads = int(payload["threads"])
+    from harness.env import keep_freed_memory
+
+    keep_freed_memory()
     import torch
 
     torch.set_num_threads(threads)
@@ -89,7 +96,7 @@ def main() -> int:
     from harness import records
     from harness.runner import RunRequest, plan, run_record, write_record
 
-    report("plan")
+    report(Phase.PLAN)
     run = plan(RunRequest(**payload["request"]))
     if run.run_id != payload["run_id"]:
         raise RuntimeError(f"this process computed run id {run.run_id} for a run the parent calls "
@@ -104,7 +111,7 @@ def main() -> int:
                                  on_phase=report)
     written = False
     if out_dir:
-        report("write")
+        report(Phase.WRITE)
         write_record(record, history, out_dir)
         written = True
     record.pop("path", None)
@@ -113,7 +120,7 @@ def main() -> int:
     from pathlib import Path
 
     atomic_write_text(Path(payload["result_path"]), json.dumps(result, allow_nan=False))
-    report("done")
+    report(Phase.DONE)
     return 0
 
 

@@ -1,7 +1,9 @@
 """Command line: ``python -m harness {list,run,scaling,report,compare,figures}``.
 
 Bad input (unknown names, wrong types, values out of range, malformed options, an unreachable
-scheduler) prints one line to stderr and exits with status 2 before anything is run or written.
+scheduler) prints one line to stderr and exits with status 2 before anything is run or written;
+any other exception is a bug of the suite and shows its traceback.  Running a matrix is
+:mod:`harness.matrix`'s work; this module only parses.
 ``run`` exits with 1 when a run failed, 130 (143 for SIGTERM) when interrupted, else 0;
 ``compare`` exits with 1 on a regression.
 """
@@ -12,10 +14,9 @@ import argparse
 import dataclasses
 import math
 import os
-import signal
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from core import ParameterError
 from core.io import atomic_write_text
@@ -52,6 +53,30 @@ def _seeds(text: str) -> list[int]:
     if len(set(seeds)) != len(seeds):
         raise UsageError(f"--seeds lists a seed twice: {text!r}")
     return seeds
+
+
+def _dims(text: str) -> list[int]:
+    """``--dims 1,2,4`` or a range ``1-4``: dimensions >= 1, each once."""
+    dims: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            if "-" in part[1:]:
+                a, b = part.split("-", 1)
+                lo, hi = int(a), int(b)
+                if hi < lo:
+                    raise UsageError(f"--dims: empty range {part!r}")
+                dims.extend(range(lo, hi + 1))
+            else:
+                dims.append(int(part))
+        except ValueError:
+            raise UsageError(f"--dims expects dimensions like 1,2,4,8 or 1-4, got {text!r}") \
+                from None
+    if not dims or min(dims) < 1:
+        raise UsageError(f"--dims must list dimensions >= 1, got {text!r}")
+    if len(set(dims)) != len(dims):
+        raise UsageError(f"--dims lists a dimension twice: {text!r}")
+    return dims
 
 
 def _split_sets(items: Sequence[str]) -> tuple[dict[str, str], dict[str, str]]:
@@ -129,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="iterations left out of the median (default: a fifth, at least 2)")
     scale.add_argument("--set", action="append", default=[], metavar="OWNER.KEY=VALUE")
     scale.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    scale.add_argument("--threads", type=int, default=None,
+                       help="threads of each measurement's run process (default 1)")
     scale.add_argument("--out", type=Path, required=True, help="JSON file to write")
 
     report = sub.add_parser("report", help="tables from a directory of records")
@@ -187,16 +214,6 @@ def _writable_dir(path: Path) -> Path:
     if not os.access(parent, os.W_OK):
         raise UsageError(f"--out {path} is not writable")
     return path
-
-
-def _format_metrics(rec: dict[str, Any]) -> str:
-    shown = [f"{k}={v:.3g}" for k, v in rec.get("metrics", {}).items()
-             if k in ("mean_rel_l2", "mean_abs_rms", "var_rel_l2", "com_var_err", "energy_drift")
-             and v is not None]
-    t = rec.get("timing", {}).get("train_s")
-    if t is not None:
-        shown.append(f"train {t:.2f} s")
-    return " ".join(shown)
 
 
 def _positive(value: float | None, option: str) -> None:
@@ -262,105 +279,36 @@ def _executor(args, profile_grace: float | None):
         raise UsageError(f"--workers sets the local pool; with --executor {args.executor} "
                          + ("the cluster's workers run the tasks" if args.executor == "dask"
                             else "runs go one at a time"))
-    if args.executor == "local":
-        return executors.LocalExecutor(args.workers or 1, threads=args.threads, kill_grace_s=grace)
-    if args.executor == "inline":
-        return executors.InlineExecutor(threads=args.threads, kill_grace_s=grace)
-    if not args.scheduler:
-        raise UsageError("--executor dask needs --scheduler ADDRESS (or 'local' / 'local:N')")
-    try:
-        return executors.DaskExecutor(args.scheduler, threads=args.threads, kill_grace_s=grace)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    if args.executor == "dask":
+        if not args.scheduler:
+            raise UsageError("--executor dask needs --scheduler ADDRESS (or 'local' / 'local:N')")
+        from .dask_cluster import parse_scheduler
 
-
-class _Interrupted(Exception):
-    def __init__(self, signum: int):
-        self.signum = signum
-
-
-def _raise_interrupt(signum, frame):
-    raise _Interrupted(signum)
+        try:
+            parse_scheduler(args.scheduler)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    return executors.build(args.executor, workers=args.workers, threads=args.threads,
+                           kill_grace_s=grace, scheduler=args.scheduler)
 
 
 def _cmd_run(args) -> int:
-    from . import records
-    from .runner import plan
+    from . import matrix
 
     reqs, out, profile_grace = _requests(args)
     out = _writable_dir(out)
     executor = _executor(args, profile_grace)
-    planned = [plan(r) for r in reqs]  # validate everything before running anything
-    seen: dict[str, Any] = {}
-    for run in planned:
-        if run.run_id in seen:
-            raise UsageError(f"the matrix holds the same run twice: {run.run_id}")
-        seen[run.run_id] = run
-    total = len(planned)
-    todo = []
-    counter = {"n": 0, "failed": 0}
-    for run in planned:
-        existing = out / f"{run.run_id}.json"
-        if args.resume and existing.is_file():
-            try:
-                if records.load(existing).get("status") == "ok":
-                    counter["n"] += 1
-                    print(f"[{counter['n']}/{total}] [done] {run.run_id}")
-                    continue
-            except (OSError, ValueError):
-                pass
-        todo.append(run)
+    planned = matrix.plan_all(reqs)  # validate everything before running anything
+    todo, done = matrix.pending(planned, out, args.resume)
     if not todo:
-        print(f"nothing to run: all {total} runs have ok records in {out}")
+        print(f"nothing to run: all {len(planned)} runs have ok records in {out}")
         return 0
-
-    from tqdm import tqdm
-
-    show_bar = sys.stderr.isatty()
-    bar = tqdm(total=len(todo), unit="run", file=sys.stderr, disable=not show_bar,
-               dynamic_ncols=True, leave=False)
-
-    def on_record(rec: dict[str, Any]) -> None:
-        counter["n"] += 1
-        status = rec["status"]
-        counter["failed"] += status == "failed"
-        detail = rec["reason"] if status != "ok" else _format_metrics(rec)
-        line = (f"[{counter['n']}/{total}] [{status}] {rec['run_id']}: {detail}\n"
-                f"  -> {rec.get('path')}")
-        if show_bar:
-            bar.write(line, file=sys.stdout)
-        else:
-            print(line, flush=True)
-        bar.update(1)
-        bar.set_postfix(failed=counter["failed"], refresh=False)
-
     try:
         if hasattr(executor, "connect"):
             executor.connect()
     except (ConnectionError, ImportError) as exc:
-        bar.close()
         raise UsageError(str(exc)) from None
-    print(f"running {len(todo)} of {total} runs ({executor.describe()}) into {out}", flush=True)
-    handlers = {}
-    if hasattr(signal, "SIGTERM"):
-        handlers[signal.SIGTERM] = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        executor.run(todo, out, on_record)
-    except (KeyboardInterrupt, _Interrupted) as exc:
-        bar.close()
-        signum = getattr(exc, "signum", signal.SIGINT)
-        done = counter["n"]
-        print(f"harness: interrupted ({signal.Signals(signum).name}): {done} of {total} runs "
-              f"have records in {out}; runs in progress were stopped and left no record "
-              f"(run again with --resume to finish)", file=sys.stderr)
-        return 128 + int(signum)
-    finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
-        if hasattr(executor, "close"):
-            executor.close()
-        bar.close()
-    return 1 if counter["failed"] else 0
+    return matrix.run_all(todo, out, executor, len(planned), done)
 
 
 def _cmd_scaling(args) -> int:
@@ -370,11 +318,11 @@ def _cmd_scaling(args) -> int:
     from . import records
     from .scaling import scaling
 
-    dims = _seeds(args.dims)
-    if not dims or min(dims) < 1:
-        raise UsageError(f"--dims must list dimensions >= 1, got {args.dims!r}")
-    if args.iterations is not None and args.iterations < 3:
-        raise UsageError(f"--iterations must be at least 3, got {args.iterations}")
+    dims = _dims(args.dims)
+    if args.iterations is not None and args.iterations < 1:
+        raise UsageError(f"--iterations must be positive, got {args.iterations}")
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads must be a positive integer, got {args.threads}")
     if args.warmup is not None and args.warmup < 0:
         raise UsageError(f"--warmup must be non-negative, got {args.warmup}")
     p_raw, s_raw = _split_sets(args.set)
@@ -386,7 +334,7 @@ def _cmd_scaling(args) -> int:
         raise UsageError(f"--out {args.out} is a directory; give a file name")
     study = scaling(args.problem, args.solver, dims, problem_params=p_params,
                     solver_params=s_params, iterations=args.iterations, device=args.device,
-                    warmup=args.warmup)
+                    warmup=args.warmup, threads=args.threads)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out, records.dumps(records.jsonable(study)) + "\n")
     print(f"wrote {args.out}")
@@ -470,7 +418,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_compare(args)
         if args.command == "figures":
             return _cmd_figures(args)
-    except (UsageError, ParameterError, ValueError) as exc:
+    except (UsageError, ParameterError) as exc:  # the user's input; anything else is a bug
         print(f"harness: error: {exc}", file=sys.stderr)
         return 2
     return 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import os
 import platform
@@ -13,6 +14,8 @@ from typing import Any
 import numpy as np
 import scipy
 import torch
+
+from core import ParameterError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: What a run's code is: changes elsewhere (results, docs, tests) do not make a run "dirty".
@@ -52,7 +55,8 @@ def resolve_device(requested: str) -> str:
     if requested == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was requested but torch sees no CUDA device; use --device cpu")
+        raise ParameterError("device 'cuda' was requested but torch sees no CUDA device; use "
+                             "--device cpu")
     return requested
 
 
@@ -82,3 +86,24 @@ def environment(device: str) -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "git": git_revision(),
     }
+
+
+def keep_freed_memory() -> None:
+    """Ask glibc to keep freed memory for reuse, in this (a run's) process.
+
+    By default glibc serves blocks above 32 MB with mmap and returns them to the OS when freed,
+    so every training iteration page-faults its large derivative tensors in again; measured at
+    the original DSM code's settings (width 400, 15000 points) this made an iteration 5.2 s
+    instead of 3.0 s at d = 1 and 10.0 s instead of 4.7 s at d = 4.  The process keeps its peak
+    footprint instead.  A run's process calls this at start (a solver must not change the state
+    of whatever process imports it); elsewhere than glibc it does nothing.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    m_trim_threshold, m_mmap_max = -1, -4
+    libc.mallopt(m_mmap_max, 0)
+    libc.mallopt(m_trim_threshold, 2**31 - 1)

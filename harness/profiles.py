@@ -8,7 +8,8 @@ in a "skipped" record.  Schema::
     description = "..."
     seeds = [0, 1, 2]            # default seeds for every solver
     n_times = 101                # points of the record time grid
-    time_limit_s = 600           # per run (optional; the solver's phases, see harness.executors)
+    time_limit_s = 600           # per run (optional; the solver's phases, see harness.protocol)
+    budget_s = 60                # training seconds of every learned solver (optional)
     kill_grace_s = 60            # seconds past the limit before a run is killed (optional)
     workers = 2                  # concurrent runs of the local pool unless --workers (optional)
 
@@ -19,6 +20,7 @@ in a "skipped" record.  Schema::
 
     [problems.harmonic_nd]       # a problem in the matrix
     params = { omega = 1.0 }     # parameter overrides (optional)
+    budget_s = 120               # this problem's training budget (optional; overrides the top's)
     dims = [1, 2, 4, 8]          # values of d (optional; default: the problem's own)
     solvers = ["crank_nicolson"] # which of the profile's solvers run it (optional; default all)
     solver_dims = { crank_nicolson = [1, 2] }                     # per-solver d lists (optional)
@@ -53,9 +55,10 @@ from .runner import RunRequest
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 
 _TOP = {"description", "seeds", "n_times", "time_limit_s", "kill_grace_s", "workers", "solvers",
-        "problems"}
+        "problems", "budget_s"}
 _SOLVER = {"params", "seeds", "time_limit_s"}
-_PROBLEM = {"params", "dims", "solvers", "solver_dims", "solver_params", "solver_seeds"}
+_PROBLEM = {"params", "dims", "solvers", "solver_dims", "solver_params", "solver_seeds",
+            "budget_s"}
 
 
 @dataclass(frozen=True)
@@ -171,7 +174,7 @@ def validate(data: dict[str, Any], where: str) -> None:
         w = data["workers"]
         if isinstance(w, bool) or not isinstance(w, int) or w < 1:
             raise ParameterError(f"{where}: workers must be an integer >= 1, got {w!r}")
-    for key in ("time_limit_s", "kill_grace_s"):
+    for key in ("time_limit_s", "kill_grace_s", "budget_s"):
         if key in data:
             _seconds(data[key], f"{where}: {key}")
     if "description" in data and not isinstance(data["description"], str):
@@ -195,6 +198,8 @@ def validate(data: dict[str, Any], where: str) -> None:
             _table(entry["params"], f"{w}.params")
         if "dims" in entry:
             _int_list(entry["dims"], f"{w}.dims", 1)
+        if "budget_s" in entry:
+            _seconds(entry["budget_s"], f"{w}.budget_s")
         if "solvers" in entry:
             if not isinstance(entry["solvers"], list) or not all(
                     isinstance(s, str) for s in entry["solvers"]):
@@ -222,7 +227,12 @@ def requests(profile: Profile, device: str = "auto", time_limit_s: float | None 
     """Every run of the profile's matrix, in a stable order (problem, solver, d, seed).
 
     ``time_limit_s`` and ``seeds`` (from the command line) override the profile's at every level.
+    A problem's ``budget_s`` (or the profile's) becomes the training budget parameter of every
+    solver that has one (:attr:`solvers.base.Solver.budget_param`): the learned solvers of a
+    problem train for the same seconds.
     """
+    import solvers
+
     data = profile.data
     default_seeds = data.get("seeds", [0])
     out = []
@@ -232,6 +242,15 @@ def requests(profile: Profile, device: str = "auto", time_limit_s: float | None 
                 continue
             dims = pentry.get("solver_dims", {}).get(sname, pentry.get("dims", [None]))
             sparams = dict(sentry.get("params", {}), **pentry.get("solver_params", {}).get(sname, {}))
+            budget = pentry.get("budget_s", data.get("budget_s"))
+            budget_param = solvers.solver_class(sname).budget_param
+            if budget is not None and budget_param is not None:
+                if budget_param in sparams and sparams[budget_param] != budget:
+                    raise ParameterError(
+                        f"profile {profile.name}: problems.{pname} gives budget_s = {budget:g} "
+                        f"but solver {sname} sets {budget_param} = {sparams[budget_param]!r}; "
+                        f"keep one of the two")
+                sparams[budget_param] = float(budget)
             run_seeds = seeds if seeds is not None else pentry.get("solver_seeds", {}).get(
                 sname, sentry.get("seeds", default_seeds))
             limit = time_limit_s or sentry.get("time_limit_s", data.get("time_limit_s"))

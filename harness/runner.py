@@ -27,8 +27,11 @@ from core.io import atomic_write_text
 from solvers.base import Budget
 
 from . import metrics as _metrics
+from .floors import floor_metrics
 from . import records
+from .anytime import MAX_EVAL_FRACTION, SCHEDULE_S, AnytimeClock
 from .env import environment, resolve_device
+from .phases import Phase
 
 __all__ = ["RunRequest", "PlannedRun", "plan", "execute", "run_record", "write_record",
            "new_record", "failed_record"]
@@ -52,6 +55,10 @@ class RunRequest:
     device: str = "auto"
     time_limit_s: float | None = None
     profile: str | None = None
+    #: Whether to record anytime points (the cost-accuracy curve); off for timing studies.
+    anytime: bool = True
+    #: Whether to evaluate and compute metrics; off for timing studies (the scaling command).
+    evaluate: bool = True
 
 
 @dataclass
@@ -140,14 +147,59 @@ def failed_record(run: PlannedRun, reason: str, *, error: dict[str, Any] | None 
     return record
 
 
+class _Anytime:
+    """The anytime points of one run: evaluations at checkpoints or ladder rungs."""
+
+    def __init__(self, run: PlannedRun, series: _metrics.ReferenceSeries):
+        self.run = run
+        self.series = series
+        self.points: list[dict[str, Any]] = []
+        self.last_obs = None
+        self.last_metrics: dict[str, float] = {}
+
+    def point(self, obs, iteration: int, train_s: float, **extra) -> None:
+        entry: dict[str, Any] = {"train_s": float(train_s), "iteration": int(iteration)}
+        entry.update(extra)
+        try:
+            _check_finite(obs)
+            rng = np.random.default_rng(self.run.rng_seed)
+            entry["metrics"] = _metrics.point_metrics(self.series, obs, rng)
+        except (FloatingPointError, ValueError) as exc:
+            entry["metrics"] = {}
+            entry["error"] = f"{type(exc).__name__}: {exc}"
+        self.points.append(entry)
+        self.last_obs, self.last_metrics = obs, entry["metrics"]
+
+    def from_solver(self, iteration: int, train_s: float) -> None:
+        self.point(self.run.solver.anytime_evaluate(), iteration, train_s)
+
+
+def _ladder(run: PlannedRun, anytime: _Anytime, workdir) -> None:
+    """Solve at each coarser rung of a grid solver; each rung is one anytime point, whose
+    seconds are that rung's own solve (a grid is not iterative)."""
+    solver, req = run.solver, run.request
+    for overrides in solver.ladder():
+        rung = type(solver)(dict(solver.params.params(), **overrides))
+        reason = rung.skip(run.problem)
+        if reason:
+            anytime.points.append({"params": overrides, "skipped": reason})
+            continue
+        rung.setup(run.problem, times=run.times, device=run.device, seed=run.rng_seed,
+                   budget=Budget(seconds=req.time_limit_s), workdir=None)
+        clock = AnytimeClock(None, sync=lambda: _sync(run.device))
+        rung.run(clock)
+        train_s = clock.stop()
+        anytime.point(rung.evaluate(), rung.iterations, train_s, params=overrides)
+
+
 def run_record(run: PlannedRun, *, workdir: Path | None = None,
                execution: dict[str, Any] | None = None,
-               on_phase: Callable[[str], None] | None = None) -> tuple[dict[str, Any], dict]:
+               on_phase: Callable[[Phase], None] | None = None) -> tuple[dict[str, Any], dict]:
     """Run, measure and compute metrics in this process; return ``(record, history)``.
 
     Never raises for a failure of the solver: the run becomes a ``failed`` record with the
-    reason.  ``on_phase`` is called with ``"setup"``, ``"run"``, ``"evaluate"`` and ``"metrics"``
-    as each phase starts (the local executor uses it to time-limit the solver's phases only).
+    reason.  ``on_phase`` is called with each :class:`~harness.phases.Phase` as it starts (the
+    local executor uses it to time-limit the solver's phases only).
     """
     req, problem, solver = run.request, run.problem, run.solver
     record = new_record(run, execution)
@@ -157,16 +209,29 @@ def run_record(run: PlannedRun, *, workdir: Path | None = None,
         record.update(status="skipped", reason=reason)
         return record, {}
 
-    def enter(name: str) -> str:
+    def enter(name: Phase) -> Phase:
         if on_phase is not None:
             on_phase(name)
         return name
 
-    phase = "setup"
+    phase = Phase.REFERENCE
+    anytime = clock = None
     try:
-        phase = enter("setup")
+        if req.evaluate:
+            phase = enter(Phase.REFERENCE)
+            reference = problem.reference()
+            # what the reference says on the time grid, computed before any clock runs (a grid
+            # reference may be computed here, once, and cached)
+            series_of = _metrics.ReferenceSeries(problem, reference, run.times)
+            anytime = _Anytime(run, series_of)
+        measured = req.anytime and req.evaluate
         torch.manual_seed(run.rng_seed)
         np.random.seed(run.rng_seed)
+        if solver.anytime == "ladder" and measured:
+            phase = enter(Phase.LADDER)
+            _ladder(run, anytime, workdir)
+
+        phase = enter(Phase.SETUP)
         if run.device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
         t0 = time.perf_counter()
@@ -175,25 +240,35 @@ def run_record(run: PlannedRun, *, workdir: Path | None = None,
         _sync(run.device)
         timing["setup_s"] = time.perf_counter() - t0
 
-        phase = enter("run")
-        t0 = time.perf_counter()
-        solver.run()
-        _sync(run.device)
-        timing["train_s"] = time.perf_counter() - t0
+        phase = enter(Phase.RUN)
+        checkpoints = solver.anytime == "checkpoints" and measured
+        clock = AnytimeClock(anytime.from_solver if checkpoints else None,
+                             sync=lambda: _sync(run.device))
+        wall0 = time.perf_counter()
+        solver.run(clock)
+        timing["train_s"] = clock.stop()
+        if checkpoints:  # the end of training is always a point
+            clock.evaluate(solver.iterations, timing["train_s"])
+        timing["run_wall_s"] = time.perf_counter() - wall0
         timing["iterations"] = int(solver.iterations)
-        if solver.iterations:
-            timing["s_per_iter"] = timing["train_s"] / solver.iterations
+        if solver.resumed_from:
+            timing["resumed_from"] = int(solver.resumed_from)
+        done_here = solver.iterations - solver.resumed_from
+        if done_here > 0:
+            timing["s_per_iter"] = timing["train_s"] / done_here
 
-        phase = enter("evaluate")
+        if not req.evaluate:
+            return record, _history(solver)
+        phase = enter(Phase.EVALUATE)
         t0 = time.perf_counter()
         obs = solver.evaluate()
         _sync(run.device)
         timing["eval_s"] = time.perf_counter() - t0
         _check_finite(obs)
 
-        phase = enter("metrics")
-        reference = problem.reference()
-        metric_values, series = _metrics.evaluate(problem, reference, obs, seed=run.rng_seed)
+        phase = enter(Phase.METRICS)
+        metric_values, series = _metrics.evaluate(problem, reference, obs, seed=run.rng_seed,
+                                                  series_of=series_of)
         record["metrics"] = metric_values
         record["reference"] = reference.describe()
         record["diagnostics"] = obs.diagnostics
@@ -201,17 +276,56 @@ def run_record(run: PlannedRun, *, workdir: Path | None = None,
             if key in series:
                 series[key] = _compact_marginal(series[key])
         record["observables"] = series
+        if measured:
+            if solver.anytime != "checkpoints":  # the final result is the last point
+                anytime.points.append({"train_s": timing["train_s"],
+                                       "iteration": int(solver.iterations),
+                                       "metrics": dict(metric_values)})
+            record["anytime"] = anytime.points
+            record["anytime_info"] = _anytime_info(run, anytime, clock, timing)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # a failing solver is a result, not a crash of the harness
-        record.update(status="failed", reason=f"{phase}: {type(exc).__name__}: {exc}")
-        record["error"] = {"phase": phase, "type": type(exc).__name__, "message": str(exc),
-                           "traceback": traceback.format_exc(limit=20)}
+        record.update(status="failed", reason=f"{phase.value}: {type(exc).__name__}: {exc}")
+        record["error"] = {"phase": phase.value, "type": type(exc).__name__,
+                           "message": str(exc), "traceback": traceback.format_exc(limit=20)}
+        if anytime is not None and anytime.points:
+            record["anytime"] = anytime.points
     finally:
         timing["peak_mem_mb"] = (torch.cuda.max_memory_allocated() / 2**20
                                  if run.device.startswith("cuda") else _peak_rss_mb())
         timing["peak_mem_kind"] = "cuda_allocated" if run.device.startswith("cuda") else "process_rss"
-    return record, dict(solver.history or {})
+    return record, _history(solver)
+
+
+def _history(solver) -> dict[str, Any]:
+    """The per-iteration series kept beside the record, with every iteration's seconds."""
+    history = dict(solver.history or {})
+    if solver.iteration_times:
+        history["iteration_s"] = list(solver.iteration_times)
+    return history
+
+
+def _anytime_info(run: PlannedRun, anytime: _Anytime, clock: AnytimeClock | None,
+                  timing: dict[str, Any]) -> dict[str, Any]:
+    """How the anytime points arose, what they cost, and the floors of their metrics."""
+    solver = run.solver
+    info: dict[str, Any] = {"kind": solver.anytime}
+    if solver.anytime == "checkpoints":
+        info.update(schedule_s=[s for s in SCHEDULE_S if s <= timing["train_s"]],
+                    settings=solver.anytime_settings(), eval_s=clock.eval_s,
+                    eval_fraction=clock.eval_s / max(timing["run_wall_s"], 1e-12),
+                    skipped=clock.skipped, max_eval_fraction=MAX_EVAL_FRACTION)
+        if anytime.last_obs is not None and anytime.last_obs.n_samples:
+            info["floors"], info["floor_kind"] = floor_metrics(
+                anytime.series, anytime.last_obs, anytime.last_metrics, seed=run.rng_seed)
+    elif solver.anytime == "ladder":
+        info["note"] = ("a grid is not iterative: each point is a solve at a coarser rung of "
+                        "the solver's resolution ladder, its seconds that solve's own; the last "
+                        "point is the run itself")
+    else:
+        info["note"] = "the solver cannot checkpoint: one point, the final result"
+    return info
 
 
 def write_record(record: dict[str, Any], history: dict | None, out_dir: Path) -> Path:

@@ -1,114 +1,124 @@
 """Cost against dimension: seconds per training iteration and peak memory for each d.
 
 ``python -m harness scaling --solver dsm --problem harmonic_nd --dims 1,2,4,8 --iterations 30
---out FILE.json`` builds the problem at each d, runs the solver for the given number of
-iterations in a fresh process (so that peak memory is the run's own and no library's global
-state leaks between sizes), and records the median seconds per iteration after warm-up.
+--out FILE.json`` builds the problem at each d and runs the solver for the given number of
+iterations in a run process of its own, exactly as ``run`` does (:mod:`harness.protocol`: a fresh
+interpreter, thread caps set before anything loads, freed memory kept), so that peak memory is
+the run's own, no library's global state leaks between sizes, and a timing measures what a run
+gets.  No evaluation, metrics or anytime points are computed.  The median seconds per iteration
+after warm-up is recorded beside the machine's load average before and after each size, so that
+a contended timing can be recognised.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import multiprocessing as mp
+import os
 import statistics
-import time
-from concurrent.futures import ProcessPoolExecutor
+import warnings
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
-import torch
 
-import problems
 import solvers
+from core import ParameterError
 
 from .env import environment, resolve_device
-from .runner import _peak_rss_mb, _sync
+from .protocol import outcome_record, run_isolated
+from .runner import RunRequest, plan
+
+__all__ = ["scaling", "MIN_TIMED_ITERATIONS", "DEFAULT_THREADS"]
+
+#: Fewer timed iterations (after warm-up) than this give no reliable median: refused.
+MIN_TIMED_ITERATIONS = 5
+#: Threads per measurement unless told otherwise: one, so that a timing does not depend on
+#: whether another job shares the machine's cores (measured: DSM's default iteration took 4.6 s
+#: with torch's default two threads beside another run on 2 cores, 0.064 s alone).
+DEFAULT_THREADS = 1
 
 
-def measure(problem_name: str, problem_params: dict, solver_name: str, solver_params: dict,
-            device: str, warmup: int, seed: int = 0) -> dict[str, Any]:
-    """One size, in the current process: setup, run, and the per-iteration timings."""
-    problem = problems.get(problem_name, **problem_params)
-    solver = solvers.get(solver_name, **solver_params)
-    out: dict[str, Any] = {"d": problem.d, "problem_params": problem.params()}
-    reason = solver.skip(problem)
-    if reason:
-        return dict(out, status="skipped", reason=reason)
-    torch.manual_seed(seed)
-    rss_before = _peak_rss_mb()
-    if device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
-    times = np.linspace(0, problem.t_final, 11)
-    t0 = time.perf_counter()
-    solver.setup(problem, times=times, device=device, seed=seed)
-    _sync(device)
-    out["setup_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    solver.run()
-    _sync(device)
-    out["train_s"] = time.perf_counter() - t0
-    out["iterations"] = solver.iterations
-    per_iter = list(solver.iteration_times)
+def _load() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # pragma: no cover
+        return None
+
+
+def measure(request: RunRequest, threads: int, warmup: int) -> dict[str, Any]:
+    """One size in a run process of its own: its timing, peak memory and the load around it."""
+    run = plan(request)
+    out: dict[str, Any] = {"d": run.problem.d, "problem_params": run.problem.params(),
+                           "threads": threads, "load_before": _load()}
+    outcome = run_isolated(asdict(request), run.run_id, threads=threads,
+                           execution={"executor": "scaling"})
+    record = outcome_record(run, outcome)
+    out["load_after"] = _load()
+    if record["status"] != "ok":
+        return dict(out, status=record["status"], reason=record["reason"])
+    timing = record["timing"]
+    out.update({k: timing[k] for k in ("setup_s", "train_s", "iterations", "peak_mem_mb",
+                                       "peak_mem_kind") if k in timing})
+    per_iter = (outcome.get("history") or {}).get("iteration_s") or []
     if per_iter:
         kept = per_iter[min(warmup, len(per_iter) - 1):]
         out["s_per_iter"] = statistics.median(kept)
         q = np.percentile(kept, [25, 75])
         out["s_per_iter_iqr"] = [float(q[0]), float(q[1])]
         out["warmup"] = len(per_iter) - len(kept)
-    elif solver.iterations:
-        out["s_per_iter"] = out["train_s"] / solver.iterations
-    if device.startswith("cuda"):
-        out["peak_mem_mb"] = torch.cuda.max_memory_allocated() / 2**20
-        out["peak_mem_kind"] = "cuda_allocated"
-    else:
-        out["peak_mem_mb"] = _peak_rss_mb()
-        out["peak_mem_increase_mb"] = out["peak_mem_mb"] - rss_before
-        out["peak_mem_kind"] = "process_rss"
+        out["timed_iterations"] = len(kept)
+    elif timing.get("s_per_iter"):
+        out["s_per_iter"] = timing["s_per_iter"]
     out["status"] = "ok"
     return out
 
 
-def _measure_safely(args: tuple) -> dict[str, Any]:
-    try:
-        return measure(*args)
-    except Exception as exc:  # a failure at one size is a result, not the end of the study
-        return {"d": args[1].get("d"), "status": "failed", "reason": f"{type(exc).__name__}: {exc}"}
-
-
 def scaling(problem_name: str, solver_name: str, dims: list[int], *, problem_params: dict,
             solver_params: dict, iterations: int | None, device: str = "auto",
-            warmup: int | None = None, progress=print) -> dict[str, Any]:
-    """Measure every dimension in ``dims``, each in its own process; return the study."""
+            warmup: int | None = None, threads: int | None = None,
+            progress=print) -> dict[str, Any]:
+    """Measure every dimension in ``dims``, each in its own run process; return the study."""
     cls = solvers.solver_class(solver_name)
     solver_params = dict(solver_params)
     if iterations is not None:
         if cls.iterations_param is None:
-            raise ValueError(f"solver {solver_name} has no iteration budget; omit --iterations")
+            raise ParameterError(f"solver {solver_name} has no iteration budget; omit --iterations")
         solver_params[cls.iterations_param] = iterations
-    # validate everything before running anything
-    for d in dims:
-        problems.get(problem_name, **dict(problem_params, d=d))
-    cls(solver_params)
-    device = resolve_device(device)
     if warmup is None:
         warmup = max(2, (iterations or 10) // 5)
-    ctx = mp.get_context("spawn")
+    if iterations is not None and iterations - warmup < MIN_TIMED_ITERATIONS:
+        raise ParameterError(
+            f"--iterations {iterations} with --warmup {warmup} times {iterations - warmup} "
+            f"iterations; at least {MIN_TIMED_ITERATIONS} are needed for a median")
+    threads = threads or DEFAULT_THREADS
+    device = resolve_device(device)
+    # validate everything before running anything
+    requests = [RunRequest(problem=problem_name, solver=solver_name,
+                           problem_params=dict(problem_params, d=d), solver_params=solver_params,
+                           device=device, anytime=False, evaluate=False) for d in dims]
+    for req in requests:
+        plan(req)
+    load = _load()
+    if load and load[0] > 0.5:
+        warnings.warn(f"the machine's load average is {load[0]:g}: timings may be contended",
+                      stacklevel=2)
     results = []
-    for d in dims:
-        args = (problem_name, dict(problem_params, d=d), solver_name, solver_params, device, warmup)
-        with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
-            res = pool.submit(_measure_safely, args).result()
+    for req in requests:
+        res = measure(req, threads, warmup)
         results.append(res)
         if progress:
-            shown = (f"{res['s_per_iter']:.4g} s/iter, peak {res['peak_mem_mb']:.0f} MB"
+            shown = (f"{res['s_per_iter']:.4g} s/iter, peak {res['peak_mem_mb']:.0f} MB, "
+                     f"load {res['load_before']} -> {res['load_after']}"
                      if res["status"] == "ok" else f"{res['status']}: {res.get('reason')}")
-            progress(f"d={d}: {shown}")
+            progress(f"d={res['d']}: {shown}")
     return {
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "problem": {"name": problem_name, "params": problem_params},
         "solver": {"name": solver_name, "params": cls(solver_params).params.params()},
         "iterations": iterations,
         "warmup": warmup,
+        "threads": threads,
+        "cpu_count": os.cpu_count(),
         "env": environment(device),
         "results": results,
     }

@@ -262,6 +262,27 @@ class BosonReference(Reference):
         self._solutions[mem_key] = sol
         return sol
 
+    #: The centre of mass has exact paths at every d (see :meth:`sample_com_paths`).
+    has_com_paths = True
+
+    def sample_com_paths(self, n: int, times, rng: np.random.Generator, nu: float = 1.0):
+        """Exact paths of the centre of mass (1/d) sum_i X_i of the diffusion
+        dX = (v + nu u) dt + sqrt(nu hbar/m) dW: yields its ``n`` values at each time.
+
+        psi factorises into the trap ground state of the centre of mass (mass d m) times a
+        function of the differences, so the mean of the drifts is -nu omega Xbar and the noise
+        (1/d) sum dW_i has variance nu hbar / (m d) dt: an Ornstein-Uhlenbeck process, stationary
+        at variance hbar / (2 d m omega)."""
+        p = self.problem
+        times = np.asarray(times, dtype=float)
+        s2 = p.hbar / (2 * p.d * p.mass * p.omega)
+        x = math.sqrt(s2) * rng.standard_normal(n)
+        yield x
+        for a, b in zip(times[:-1], times[1:]):
+            decay = math.exp(-nu * p.omega * (b - a))
+            x = decay * x + math.sqrt(s2 * (1 - decay * decay)) * rng.standard_normal(n)
+            yield x
+
     def memory_bytes(self) -> int:
         return grid_memory_bytes(self.settings())
 

@@ -12,9 +12,9 @@ dimension (DESIGN.md section 2).  Per coordinate, with s(t) = sin(omega t)/omega
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -228,17 +228,30 @@ class PacketReference(Reference):
         times = np.asarray(times, dtype=float)
         prob = self.problem
         mean, var = prob.moments(times)[:2]
-        c = nu * prob.hbar / (2 * prob.mass)
+        phi, noise = self._transitions(tuple(times), float(nu))
         y = np.sqrt(var[0]) * rng.standard_normal((n, prob.d))
         yield mean[0] + y
         for k in range(1, len(times)):
-            a, b = times[k - 1], times[k]
-            if b > a:
-                inv, _ = quad(lambda t: 1.0 / float(prob.moments(t)[1]), a, b, limit=200)
-                phi = math.sqrt(var[k] / var[k - 1]) * math.exp(-c * inv)
-                y = phi * y + math.sqrt(max(var[k] - phi * phi * var[k - 1], 0.0)) \
-                    * rng.standard_normal((n, prob.d))
+            if times[k] > times[k - 1]:
+                y = phi[k - 1] * y + noise[k - 1] * rng.standard_normal((n, prob.d))
             yield mean[k] + y
+
+    @functools.lru_cache(maxsize=8)
+    def _transitions(self, times: tuple, nu: float) -> tuple[np.ndarray, np.ndarray]:
+        """phi and the noise's standard deviation between consecutive times (cached: floors
+        draw the same paths' law many times)."""
+        prob = self.problem
+        t = np.asarray(times)
+        var = prob.moments(t)[1]
+        c = nu * prob.hbar / (2 * prob.mass)
+        phi, noise = np.ones(len(t) - 1), np.zeros(len(t) - 1)
+        for k in range(1, len(t)):
+            if t[k] > t[k - 1]:
+                inv, _ = quad(lambda s: 1.0 / float(prob.moments(s)[1]), t[k - 1], t[k],
+                              limit=200)
+                phi[k - 1] = math.sqrt(var[k] / var[k - 1]) * math.exp(-c * inv)
+                noise[k - 1] = math.sqrt(max(var[k] - phi[k - 1] ** 2 * var[k - 1], 0.0))
+        return phi, noise
 
 
 # --- presets: the packet family's registered names -------------------------------------------

@@ -41,23 +41,19 @@ from core import Parametrized
 if TYPE_CHECKING:  # solvers import problems, never the other way round
     from problems.base import Problem
 
-__all__ = ["Solver", "Observables", "Budget", "Clock", "FreeClock", "SolverStateError",
-           "ANYTIME_KINDS"]
+__all__ = ["Solver", "Observables", "Budget", "Clock", "LimitedClock", "FreeClock",
+           "SolverStateError", "ANYTIME_KINDS", "empirical_cdf"]
 
 ANYTIME_KINDS = ("checkpoints", "ladder", "none")
 
 
 @dataclass(frozen=True)
 class Budget:
-    """Limits the harness imposes on one run.
-
-    ``seconds`` is the wall-clock limit of the whole solve (a run over it fails with
-    ``TimeoutError``); ``train_seconds`` is the training budget of an iterative solver (training
-    stops, successfully, once the clock has measured that many seconds).
-    """
+    """The limit the harness imposes on one run: ``seconds`` of wall clock for the whole solve
+    (a run over it fails with ``TimeoutError``).  A training budget is a solver parameter
+    (``max_seconds``), so that it is part of what the run is."""
 
     seconds: float | None = None
-    train_seconds: float | None = None
 
 
 class Clock(abc.ABC):
@@ -80,6 +76,35 @@ class Clock(abc.ABC):
 
     def due(self) -> bool:
         return self.seconds_to_next() <= 0.0
+
+    def limited(self, seconds: float | None) -> "Clock":
+        """This clock, also stopping the solver after ``seconds`` training seconds."""
+        return LimitedClock(self, seconds)
+
+
+class LimitedClock(Clock):
+    """``clock`` that also stops the solver after ``seconds`` training seconds (its own
+    ``max_seconds``; None: no limit of its own)."""
+
+    def __init__(self, clock: Clock, seconds: float | None):
+        self.clock = clock
+        self.seconds = seconds if seconds else None
+
+    def elapsed(self) -> float:
+        return self.clock.elapsed()
+
+    def spent(self) -> bool:
+        return self.seconds is not None and self.clock.elapsed() >= self.seconds
+
+    def __call__(self, iteration: int) -> bool:
+        stop = self.clock(iteration)
+        return stop or self.spent()
+
+    def seconds_to_next(self) -> float:
+        inner = self.clock.seconds_to_next()
+        if self.seconds is None:
+            return inner
+        return min(inner, max(self.seconds - self.clock.elapsed(), 0.0))
 
 
 class FreeClock(Clock):
@@ -194,7 +219,7 @@ class SolverStateError(RuntimeError):
 
 
 #: The steps of a solver, in the order they may be called, and the state each one needs.
-_STEPS = {"setup": None, "run": "set up", "evaluate": "ran", "anytime_evaluate": "running"}
+_STEPS = {"setup": None, "run": "set up", "evaluate": "ran", "anytime_evaluate": "trained"}
 _AFTER = {"setup": "set up", "run": "ran"}
 
 
@@ -218,8 +243,8 @@ def _guard(step: str, method: Callable) -> Callable:
             raise SolverStateError(f"{self.name}: run() before setup()")
         if need == "ran" and state != "ran":
             raise SolverStateError(f"{self.name}: {step}() before a successful run()")
-        if need == "running" and state != "running":
-            raise SolverStateError(f"{self.name}: {step}() outside run()")
+        if need == "trained" and state not in ("running", "ran"):
+            raise SolverStateError(f"{self.name}: {step}() before run()")
         if step == "run":
             self._state = "running"
             try:
@@ -257,6 +282,9 @@ class Solver(abc.ABC):
     iterations_param: ClassVar[str | None] = None
     #: How the solver's cost-accuracy points arise (see the module docstring).
     anytime: ClassVar[str] = "none"
+    #: The parameter that sets a training budget in seconds (the profiles' ``budget_s`` sets it
+    #: for every solver that has one, so that learned solvers train for the same seconds).
+    budget_param: ClassVar[str | None] = None
     #: The optional package the solver needs (``pip install 'dsm-bench[EXTRA]'``), if any.
     extra: ClassVar[str | None] = None
 

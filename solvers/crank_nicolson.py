@@ -14,7 +14,7 @@ import numpy as np
 from core import Parametrized, param
 from problems.propagator import STENCILS, grid_memory_bytes, plan_grid, propagate
 
-from .base import Budget, Observables, Solver
+from .base import Budget, Clock, Observables, Solver
 
 __all__ = ["CrankNicolson"]
 
@@ -33,6 +33,9 @@ class CrankNicolson(Solver):
     name = "crank_nicolson"
     description = "Crank–Nicolson finite differences on a grid (d <= 3)"
     quick_params = {"points_per_wavelength": 2.5, "phase_step": 0.03, "order": 4}
+    anytime = "ladder"
+    #: Resolutions of the ladder's coarser rungs (the run's own resolution is the last rung).
+    LADDER = (0.35, 0.5, 0.7)
 
     @dataclass(frozen=True)
     class Params(Parametrized):
@@ -81,7 +84,10 @@ class CrankNicolson(Solver):
         self.settings = self._settings(problem)
         self.budget = budget or Budget()
 
-    def run(self) -> None:
+    def ladder(self):
+        return [{"resolution": self.params.resolution * r} for r in self.LADDER]
+
+    def run(self, clock: Clock) -> None:
         self.solution = propagate(self.problem, self.settings, self.times,
                                   time_limit_s=self.budget.seconds)
         self.iterations = self.solution.info["steps"]

@@ -12,6 +12,11 @@ processes the executors start (a monkeypatched registry would not).  ``mode`` pi
 ``memory``     run() raises MemoryError
 ``killwrite``  the process SIGKILLs itself half-way through writing its record, the first time
                (when the file ``marker`` does not exist yet; it is created), and is ``ok`` after
+``oracle``     exact samples: whole exact paths of the reference's diffusion (``samples``
+               of them), the perfect sample-based solver; ``train_s`` seconds of "training"
+               (sleeping between checkpoints), each anytime evaluation sleeping
+               ``eval_sleep_s`` (which must not count as training)
+``killtrain``  like ``oracle``, but the process SIGKILLs itself at its third checkpoint
 
 An ``ok`` run reports the thread caps it saw in its diagnostics.
 """
@@ -31,7 +36,8 @@ import solvers
 from core import Parametrized, param
 from solvers.base import Observables, Solver
 
-MODES = ("ok", "raise", "nan", "sleep", "segfault", "exit", "memory", "killwrite")
+MODES = ("ok", "raise", "nan", "sleep", "segfault", "exit", "memory", "killwrite", "oracle",
+         "killtrain")
 
 
 class _HalfWriter:
@@ -65,15 +71,31 @@ class FaultSolver(Solver):
         mode: str = param("ok", "how to fail", choices=MODES)
         marker: str = param("", "killwrite: kill only while this file does not exist; "
                                 "sleep: sleep until it exists")
+        samples: int = param(2000, "oracle: exact paths", lo=2)
+        train_s: float = param(0.3, "oracle: seconds of training (sleeps of 10 ms)", lo=0.0)
+        eval_sleep_s: float = param(0.0, "oracle: seconds each anytime evaluation sleeps", lo=0.0)
+        max_seconds: float = param(0.0, "oracle: training budget (0: none)", lo=0.0)
 
     quick_params = {"mode": "ok"}
+    anytime = "checkpoints"
+    budget_param = "max_seconds"
 
     def setup(self, problem, *, times, device="cpu", seed=0, budget=None, workdir=None):
         self.problem, self.times = problem, np.asarray(times, dtype=float)
+        self.seed = seed
 
-    def run(self):
+    def run(self, clock):
         self.iterations = 1
         mode = self.params.mode
+        if mode in ("oracle", "killtrain"):
+            clock = clock.limited(self.params.max_seconds)
+            while clock.elapsed() < self.params.train_s:
+                time.sleep(0.01)
+                self.iterations += 1
+                self.iteration_times.append(0.01)
+                if clock(self.iterations):
+                    break
+            return
         if mode == "raise":
             raise RuntimeError("diverged on purpose")
         if mode == "memory":
@@ -98,7 +120,35 @@ class FaultSolver(Solver):
             # (binary writes, such as the reference cache's, are left alone)
             os.fdopen = fdopen
 
+    def _paths(self, seed: int) -> Observables:
+        ref = self.problem.reference()
+        rng = np.random.default_rng(seed)
+        xs = np.array(list(ref.sample_paths(self.params.samples, self.times, rng)))
+        S = self.params.samples
+        p = self.problem
+        energy = np.array([np.mean(0.5 * p.mass * ((ref.u(x, t) ** 2).sum(1)
+                                                   + (ref.v(x, t) ** 2).sum(1))
+                                   + p.potential(x, t)) for x, t in zip(xs, self.times)])
+        return Observables(times=self.times, mean=xs.mean(1), var=xs.var(1, ddof=1),
+                           com_var=xs.mean(2).var(1, ddof=1), samples=xs[:, :, :2], energy=energy,
+                           n_samples=S, sample_kind="paths", diffusion_nu=1.0,
+                           velocity=lambda x, t: (ref.u(x, t), ref.v(x, t)))
+
+    def anytime_evaluate(self):
+        if self.params.mode not in ("oracle", "killtrain"):
+            return self._exact()
+        self.checkpoints = getattr(self, "checkpoints", 0) + 1
+        if self.params.mode == "killtrain" and self.checkpoints == 3:
+            os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(self.params.eval_sleep_s)
+        return self._paths(self.seed + 1)
+
     def evaluate(self):
+        if self.params.mode == "oracle":
+            return self._paths(self.seed)
+        return self._exact()
+
+    def _exact(self):
         ref = self.problem.reference()
         mean, var = ref.mean(self.times), ref.var(self.times)
         if self.params.mode == "nan":

@@ -188,7 +188,7 @@ class _Broken(Solver):
     def setup(self, problem, *, times, device="cpu", seed=0, budget=None, workdir=None):
         self.problem, self.times = problem, np.asarray(times)
 
-    def run(self):
+    def run(self, clock):
         self.iterations = 1
         self.history = {"loss": [1.0, float("nan")]}
         if self.params.mode == "raise":

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import problems
+from solvers.base import FreeClock
 import solvers
 from solvers.dsm import DSM
 from solvers.dsm.equations import residuals
@@ -251,9 +252,9 @@ def _solver(params=None, problem="harmonic_1d", seed=0, workdir=None, **pkw):
 def test_training_lowers_the_loss_and_is_repeatable(initial_condition):
     params = {"iterations": 100, "lr": 3e-3, "initial_condition": initial_condition}
     a, _ = _solver(params)
-    a.run()
+    a.run(FreeClock())
     b, _ = _solver(params)
-    b.run()
+    b.run(FreeClock())
     assert a.history["loss"] == b.history["loss"]
     assert np.mean(a.history["loss"][-10:]) < 0.5 * np.mean(a.history["loss"][:5])
     assert len(a.iteration_times) == 100 and a.iterations == 100
@@ -261,7 +262,7 @@ def test_training_lowers_the_loss_and_is_repeatable(initial_condition):
 
 def test_observables_and_velocities():
     s, p = _solver({"iterations": 5, "keep_coords": 2}, problem="harmonic_nd", d=3)
-    s.run()
+    s.run(FreeClock())
     obs = s.evaluate()
     assert obs.mean.shape == obs.var.shape == (11, 3)
     assert obs.samples.shape == (11, QUICK["eval_samples"], 2) and obs.n_samples == QUICK["eval_samples"]
@@ -274,7 +275,7 @@ def test_observables_and_velocities():
 
 def test_built_in_initial_condition_holds_exactly():
     s, p = _solver({"initial_condition": "built_in", "iterations": 3}, problem="harmonic_1d_moving")
-    s.run()
+    s.run(FreeClock())
     x = torch.linspace(-1, 1, 9)[:, None]
     u, v = s.net(x, x, torch.zeros(9))
     assert torch.allclose(u, p.u0(x), atol=1e-7) and torch.allclose(v, p.v0(x), atol=1e-7)
@@ -282,7 +283,7 @@ def test_built_in_initial_condition_holds_exactly():
 
 def test_float64_takes_effect():
     s, _ = _solver({"dtype": "float64", "iterations": 2})
-    s.run()
+    s.run(FreeClock())
     assert all(p.dtype == torch.float64 for p in s.net.parameters())
     assert s.evaluate().samples.dtype == np.float64
 
@@ -300,14 +301,14 @@ def test_nan_loss_fails_with_the_iteration(monkeypatch):
 
     monkeypatch.setattr(s, "residual_loss", poisoned)
     with pytest.raises(FloatingPointError, match="iteration 4"):
-        s.run()
+        s.run(FreeClock())
 
 
 def test_chunked_gradients_equal_the_whole_batch():
     a, _ = _solver({"iterations": 3, "chunk_points": 0, "dtype": "float64"})
     b, _ = _solver({"iterations": 3, "chunk_points": 13, "dtype": "float64"})
-    a.run()
-    b.run()
+    a.run(FreeClock())
+    b.run(FreeClock())
     assert np.allclose(a.history["loss"], b.history["loss"], rtol=1e-10)
     for pa, pb in zip(a.net.parameters(), b.net.parameters()):
         assert torch.allclose(pa, pb, atol=1e-10)
@@ -319,12 +320,12 @@ def test_checkpoint_and_resume(tmp_path):
     learning rate independent of the iteration budget."""
     const = {"schedule": "constant", "checkpoint_every": 4}
     a, _ = _solver(dict(const, iterations=12), workdir=tmp_path / "a")
-    a.run()
+    a.run(FreeClock())
     b, _ = _solver(dict(const, iterations=8), workdir=tmp_path / "b")
-    b.run()
+    b.run(FreeClock())
     c, _ = _solver(dict(const, iterations=12, resume=True), workdir=tmp_path / "b")
-    assert c.start_iteration == 8
-    c.run()
+    assert c.resumed_from == 8
+    c.run(FreeClock())
     assert c.iterations == 12 and len(c.history["loss"]) == 12
     assert c.history["loss"][:8] == b.history["loss"]
     assert np.allclose(c.history["loss"], a.history["loss"], rtol=1e-6)
@@ -334,12 +335,12 @@ def test_time_limit_stops_training():
     s, p = _solver({"iterations": 10_000})
     s.budget = solvers.Budget(seconds=0.5)
     with pytest.raises(TimeoutError, match="time limit"):
-        s.run()
+        s.run(FreeClock())
 
 
 def test_seconds_budget_stops_training_gracefully():
     s, _ = _solver({"iterations": 10_000, "max_seconds": 0.5})
-    s.run()
+    s.run(FreeClock())
     assert 0 < s.iterations < 10_000
 
 
@@ -356,5 +357,5 @@ def test_auto_divergence_switches_to_hutchinson_at_the_chosen_dimension(d, deriv
     s, _ = _solver({"divergence": "auto", "hutchinson_from": 4, "derivatives": derivatives},
                    problem="harmonic_nd", d=d)
     assert s.divergence == expected
-    s.run()
+    s.run(FreeClock())
     assert s.evaluate().diagnostics["divergence"] == expected

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import profiles, executors, records
+from harness import dask_cluster, pool, profiles, protocol, records
 from harness.cli import main
 from harness.runner import RunRequest, plan
 
@@ -32,10 +32,10 @@ def _assert_clean(directory: Path) -> None:
 
 # --- thread caps and the process model ------------------------------------------------------
 def test_default_threads_share_the_cores():
-    assert executors.default_threads(1, cores=2) == 2
-    assert executors.default_threads(2, cores=2) == 1
-    assert executors.default_threads(3, cores=2) == 1
-    assert executors.default_threads(2, cores=16) == 8
+    assert protocol.default_threads(1, cores=2) == 2
+    assert protocol.default_threads(2, cores=2) == 1
+    assert protocol.default_threads(3, cores=2) == 1
+    assert protocol.default_threads(2, cores=16) == 8
 
 
 def test_dask_workers_share_the_cores_they_have_in_common():
@@ -43,13 +43,13 @@ def test_dask_workers_share_the_cores_they_have_in_common():
                "tcp://b:1": {"host": "b", "nthreads": 2}, "tcp://b:2": {"host": "b", "nthreads": 1}}
     cpus = {"tcp://a:1": [0, 1], "tcp://a:2": [0, 1],            # a LocalCluster: shared cores
             "tcp://b:1": list(range(8)), "tcp://b:2": list(range(8, 16))}  # two SLURM jobs
-    assert executors.worker_threads(workers, cpus) == {
+    assert dask_cluster.worker_threads(workers, cpus) == {
         "tcp://a:1": 1, "tcp://a:2": 1, "tcp://b:1": 4, "tcp://b:2": 8}
 
 
 def test_child_environment_caps_threads_and_points_at_this_code():
-    env = executors.child_env(3, plugins="")
-    assert all(env[k] == "3" for k in executors.THREAD_ENV)
+    env = protocol.child_env(3, plugins="")
+    assert all(env[k] == "3" for k in protocol.THREAD_ENV)
     assert env["PYTHONPATH"].split(os.pathsep)[0] == str(ROOT)
     assert "DSM_BENCH_PLUGINS" not in env
 
@@ -67,13 +67,13 @@ def test_quick_profile_through_the_local_pool(quick_local):
 
 
 def test_scheduler_addresses_are_parsed_or_rejected():
-    assert executors.parse_scheduler("local") == ("local", 2)
-    assert executors.parse_scheduler("local:3") == ("local", 3)
-    assert executors.parse_scheduler("tcp://10.0.0.5:8786") == ("address", "tcp://10.0.0.5:8786")
-    assert executors.parse_scheduler("node7:8786") == ("address", "tcp://node7:8786")
+    assert dask_cluster.parse_scheduler("local") == ("local", 2)
+    assert dask_cluster.parse_scheduler("local:3") == ("local", 3)
+    assert dask_cluster.parse_scheduler("tcp://10.0.0.5:8786") == ("address", "tcp://10.0.0.5:8786")
+    assert dask_cluster.parse_scheduler("node7:8786") == ("address", "tcp://node7:8786")
     for bad in ("", "local:0", "local:x", "tcp://host", "host:99999", "ftp://h:1", "a b:1"):
         with pytest.raises(ValueError, match="scheduler"):
-            executors.parse_scheduler(bad)
+            dask_cluster.parse_scheduler(bad)
 
 
 def test_a_stopped_isolated_run_is_killed(fault_plugin):
@@ -82,7 +82,7 @@ def test_a_stopped_isolated_run_is_killed(fault_plugin):
     from dataclasses import asdict
 
     t0 = time.monotonic()
-    outcome = executors.run_isolated(asdict(run.request), run.run_id, threads=1, execution={},
+    outcome = protocol.run_isolated(asdict(run.request), run.run_id, threads=1, execution={},
                                      stop=lambda: time.monotonic() - t0 > 2)
     assert outcome["failure"]["reason"].startswith("cancelled in phase")
     assert outcome["failure"]["error"]["type"] == "Cancelled"
@@ -90,7 +90,7 @@ def test_a_stopped_isolated_run_is_killed(fault_plugin):
 
 def test_unreachable_scheduler_is_a_connection_error():
     pytest.importorskip("distributed")
-    ex = executors.DaskExecutor("tcp://127.0.0.1:9", connect_timeout_s=2)
+    ex = dask_cluster.DaskExecutor("tcp://127.0.0.1:9", connect_timeout_s=2)
     with pytest.raises(ConnectionError, match="cannot reach the Dask scheduler"):
         ex.connect()
 
@@ -105,9 +105,9 @@ def test_dask_local_cluster_gives_the_same_records_as_the_local_pool(quick_local
         rc = main(["run", "--all", "--profile", "quick", "--executor", "dask",
                    "--scheduler", cluster.scheduler_address, "--threads", "1", "--out", str(out)])
         # without --threads, the two workers share this machine's cores
-        with executors.DaskExecutor(cluster.scheduler_address) as ex:
+        with dask_cluster.DaskExecutor(cluster.scheduler_address) as ex:
             share = ex._per_worker_threads()
-        assert share == {w: executors.default_threads(2) for w in workers}
+        assert share == {w: protocol.default_threads(2) for w in workers}
     assert rc == 0
     local, remote = _records(quick_local), _records(out)
     assert set(local) == set(remote)
@@ -195,7 +195,7 @@ def test_raising_nan_and_crashing_runs_become_failed_records(fault_plugin, tmp_p
     runs = [plan(RunRequest(problem="harmonic_1d", solver="fault_test",
                             solver_params={"mode": m}, n_times=11)) for m in modes]
     seen = []
-    executors.LocalExecutor(2, threads=1).run(runs, tmp_path, seen.append)
+    pool.LocalExecutor(2, threads=1).run(runs, tmp_path, seen.append)
     assert len(seen) == len(modes)  # the matrix goes on after each failure
     by_mode = {r["solver"]["params"]["mode"]: r for r in _records(tmp_path).values()}
     for mode, fragment in modes.items():

@@ -46,22 +46,15 @@ class TwinMLP(nn.Module):
     initial : callable or None
         ``initial(xu, xv) -> (u0, v0)``: when given, the initial condition is built in,
         u = u0(x) + (t / t_scale) * NN_u(x, t) and likewise v, so it holds exactly at t = 0.
-    symmetry : str
-        ``"none"``, or ``"sort"`` for identical particles: the coordinates are sorted, the MLP
-        is applied, and its outputs are put back in the original order, so that
-        u(P x) = P u(x) for every permutation P (the velocities of bosons are equivariant).
+    generator : torch.Generator or None
+        Draws the initial weights (the run's own stream, not torch's global one).
     """
-
-    SYMMETRIES = ("none", "sort")
 
     def __init__(self, d: int, width: int, depth: int, activation: str = "tanh",
                  x_shift: float = 0.0, x_scale: float = 1.0, t_scale: float = 1.0,
-                 out_scale: float = 1.0, initial=None, symmetry: str = "none",
-                 dtype=torch.float32):
+                 out_scale: float = 1.0, initial=None, dtype=torch.float32,
+                 generator: torch.Generator | None = None):
         super().__init__()
-        if symmetry not in self.SYMMETRIES:
-            raise ValueError(f"symmetry must be one of {', '.join(self.SYMMETRIES)}")
-        self.symmetry = symmetry
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}")
         self.d, self.width, self.depth = d, width, depth
@@ -75,7 +68,8 @@ class TwinMLP(nn.Module):
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
             # Glorot-uniform per network, the usual choice for tanh
             bound = math.sqrt(6.0 / (fan_in + fan_out))
-            w = torch.empty(2, fan_in, fan_out, dtype=dtype).uniform_(-bound, bound)
+            w = torch.empty(2, fan_in, fan_out, dtype=dtype)
+            w.uniform_(-bound, bound, generator=generator)
             self.weights.append(nn.Parameter(w))
             self.biases.append(nn.Parameter(torch.zeros(2, 1, fan_out, dtype=dtype)))
 
@@ -88,23 +82,14 @@ class TwinMLP(nn.Module):
         if single:
             xu, xv, t = xu[None], xv[None], t[None]
         t_in = (t / self.t_scale)[:, None]
-        if self.symmetry == "sort":
-            # sorting is a permutation chosen per point; gathers carry derivatives through it
-            order_u, order_v = xu.detach().argsort(-1), xv.detach().argsort(-1)
-            nu_, nv_ = xu.take_along_dim(order_u, -1), xv.take_along_dim(order_v, -1)
-        else:
-            nu_, nv_ = xu, xv
-        z = torch.stack([torch.cat([(nu_ - self.x_shift) / self.x_scale, t_in], -1),
-                         torch.cat([(nv_ - self.x_shift) / self.x_scale, t_in], -1)])
+        z = torch.stack([torch.cat([(xu - self.x_shift) / self.x_scale, t_in], -1),
+                         torch.cat([(xv - self.x_shift) / self.x_scale, t_in], -1)])
         n_layers = len(self.weights)
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             z = torch.baddbmm(b, z, w)
             if i < n_layers - 1:
                 z = self.act(z)
         u, v = z[0] * self.out_scale, z[1] * self.out_scale
-        if self.symmetry == "sort":  # back to the original order
-            u = torch.empty_like(u).scatter(-1, order_u, u)
-            v = torch.empty_like(v).scatter(-1, order_v, v)
         if self.initial is not None:
             u0, v0 = self.initial(xu, xv)
             u, v = u0 + t_in * u, v0 + t_in * v

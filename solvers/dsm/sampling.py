@@ -1,15 +1,24 @@
-"""Trajectories of dX = (v + nu u)(X, t) dt + sqrt(nu hbar / m) dW, and the points trained on.
+"""Trajectories of dX = (v + nu u)(X, t) dt + sqrt(nu hbar / m) dW: Euler–Maruyama for
+training (:func:`simulate`, with the points trained on, :func:`select_points`) and stochastic
+Heun for evaluation (:func:`heun`).
 
-The simulation runs without gradients (the loss never differentiates through it) and keeps the
-drift of every step, so that the training points between grid times cost no extra network
-evaluation.
+The training simulation runs without gradients (the loss never differentiates through it) and
+keeps the drift of every step, so that the training points between grid times cost no extra
+network evaluation.  Evaluation needs accuracy more than speed, and the noise is additive, for
+which stochastic Heun is weak order 2 (Euler–Maruyama: 1).
 """
 
 from __future__ import annotations
 
+import math
+from typing import Callable
+
 import torch
 
-__all__ = ["simulate", "select_points", "SCHEMES"]
+__all__ = ["simulate", "select_points", "heun", "SCHEMES"]
+
+#: drift(x, t) -> (n, d): the drift of the diffusion at points x (n, d) and time t (float).
+Drift = Callable[[torch.Tensor, float], torch.Tensor]
 
 #: ``grid``: every simulated point at the grid times; ``random``: M points per trajectory at
 #: random steps, each advanced by a random fraction of its step (jittered times).
@@ -71,3 +80,28 @@ def select_points(xs: torch.Tensor, drifts: torch.Tensor, times: torch.Tensor, s
     h = (s * dt)[..., None]
     x = base + drift * h + diffusion * h.sqrt() * noise
     return x.reshape(-1, d), (t0 + s * dt).reshape(-1)
+
+
+@torch.no_grad()
+def heun(drift: Drift, x0: torch.Tensor, grid: torch.Tensor, diffusion: float,
+         generator: torch.Generator | None,
+         observe: Callable[[int, torch.Tensor, float], None]) -> torch.Tensor:
+    """Stochastic Heun from ``x0`` (n, d) over ``grid`` (K+1,), for additive noise
+    ``diffusion`` dW; calls ``observe(i, x, t)`` at every grid point i (0 included) and returns
+    the final positions.
+
+    One step: b0 = drift(x, t), trial = x + b0 dt + dW, x' = x + (b0 + drift(trial, t')) dt/2
+    + dW with the same dW (weak order 2 for additive noise).
+    """
+    x = x0
+    observe(0, x, float(grid[0]))
+    for i in range(len(grid) - 1):
+        t0, t1 = float(grid[i]), float(grid[i + 1])
+        dt = t1 - t0
+        dw = diffusion * math.sqrt(dt) * torch.randn(x.shape, generator=generator,
+                                                     dtype=x.dtype, device=x.device)
+        b0 = drift(x, t0)
+        trial = x + b0 * dt + dw
+        x = x + 0.5 * (b0 + drift(trial, t1)) * dt + dw
+        observe(i + 1, x, t1)
+    return x

@@ -2,48 +2,23 @@
 
 from __future__ import annotations
 
-import ctypes
 import math
-import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
-from core import Parametrized, ParameterError, param
+from core import ParameterError, Parametrized, param
 
-from ..base import Budget, Observables, Solver
+from ..base import Budget, Clock, Observables, Solver
+from . import checkpoint
 from .equations import DERIVATIVES, DIVERGENCES, EQUATIONS, residuals
 from .networks import ACTIVATIONS, TwinMLP
-from .sampling import SCHEMES, select_points, simulate
+from .sampling import SCHEMES, heun, select_points, simulate
 
 __all__ = ["DSM"]
-
-CHECKPOINT = "dsm-checkpoint.pt"
-
-
-def _keep_freed_memory() -> None:
-    """Ask glibc to keep freed memory for reuse.
-
-    By default glibc serves blocks above 32 MB with mmap and returns them to the OS when freed,
-    so every training iteration page-faults its large derivative tensors in again; measured at
-    the original code's settings (width 400, 15000 points) this made an iteration 5.2 s instead
-    of 3.0 s at d = 1 and 10.0 s instead of 4.7 s at d = 4.  The process keeps its peak
-    footprint instead.  Elsewhere than glibc this does nothing.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return
-    m_trim_threshold, m_mmap_max = -1, -4
-    libc.mallopt(m_mmap_max, 0)
-    libc.mallopt(m_trim_threshold, 2**31 - 1)
 
 
 class DSM(Solver):
@@ -61,8 +36,9 @@ class DSM(Solver):
 
     name = "dsm"
     description = "Deep Stochastic Mechanics: neural osmotic/current velocities on trajectories"
-    sample_based = True
     iterations_param = "iterations"
+    budget_param = "max_seconds"
+    anytime = "checkpoints"
     quick_params = {"iterations": 20, "width": 32, "batch": 16, "steps": 40, "points": 8,
                     "eval_samples": 2000, "eval_steps": 40}
 
@@ -75,9 +51,6 @@ class DSM(Solver):
         initial_condition: str = param(
             "built_in", "built_in: u = u0 + t NN (exact at t=0); loss: an initial-condition loss "
                         "term", choices=("built_in", "loss"))
-        symmetry: str = param(
-            "none", "none, or sort: permutation-equivariant networks for identical particles",
-            choices=TwinMLP.SYMMETRIES)
         # equations and derivatives
         equations: str = param("divergence", "divergence (DSM) or nelson (vector Laplacian)",
                                choices=EQUATIONS)
@@ -103,17 +76,17 @@ class DSM(Solver):
         w_v: float = param(1.0, "weight of the v-equation loss", lo=0.0)
         w_0: float = param(1.0, "weight of the initial-condition loss", lo=0.0)
         lr: float = param(1e-3, "Adam learning rate", lo=0.0, lo_open=True, hi=1.0)
-        schedule: str = param("cosine", "learning-rate schedule", choices=("cosine", "constant"))
+        schedule: str = param("cosine", "learning-rate schedule: cosine over the training's "
+                                        "progress (iterations done or seconds spent, whichever "
+                                        "is further), or constant", choices=("cosine", "constant"))
         lr_final: float = param(0.01, "final learning rate / lr (cosine)", lo=0.0, hi=1.0)
         iterations: int = param(3000, "training iterations (the budget)", lo=0)
-        max_seconds: float = param(0.0, "stop training after this many seconds (0: no limit)",
-                                   lo=0.0)
+        max_seconds: float = param(0.0, "stop training after this many training seconds on the "
+                                        "harness's clock (0: no limit)", lo=0.0)
         checkpoint_every: int = param(0, "save a checkpoint every K iterations (0: never)", lo=0)
         resume: bool = param(False, "continue from the run's checkpoint if there is one")
         chunk_points: int = param(5000, "training points per forward/backward pass; gradients "
                                         "of the chunks are accumulated (0: all at once)", lo=0)
-        keep_memory: bool = param(True, "keep freed memory for reuse instead of returning it to "
-                                        "the OS between iterations (glibc)")
         # evaluation
         eval_samples: int = param(40000, "trajectories S for the observables", lo=2)
         eval_steps: int = param(200, "stochastic Heun steps for evaluation (at least one per "
@@ -122,6 +95,8 @@ class DSM(Solver):
         eval_chunk: int = param(20000, "trajectories simulated at once in evaluation", lo=1)
         keep_coords: int = param(2, "coordinates whose samples are kept in the observables",
                                  lo=1)
+        anytime_samples: int = param(4000, "trajectories of the cheap evaluation at each anytime "
+                                           "checkpoint (same steps as eval_steps)", lo=2)
         # numerics
         dtype: str = param("float32", "floating-point precision", choices=("float32", "float64"))
         device: str = param("auto", "auto (the harness's choice), cpu or cuda",
@@ -149,16 +124,15 @@ class DSM(Solver):
             raise RuntimeError("solver dsm: device=cuda requested but CUDA is not available")
         self.device = torch.device(dev)
         self.dtype = torch.float64 if p.dtype == "float64" else torch.float32
-        if p.keep_memory:
-            _keep_freed_memory()
         self.divergence = p.divergence
         if p.divergence == "auto":
             self.divergence = ("hutchinson" if problem.d >= p.hutchinson_from
                                and p.derivatives == "func" and p.equations == "divergence"
                                else "exact")
         self.seed = seed
+        # the run's own random streams: training, and the weights' initialisation
         self.gen = torch.Generator(device=self.device).manual_seed(seed)
-        torch.manual_seed(seed)
+        init = torch.Generator().manual_seed(seed + 1)
 
         hint = problem.grid_hint()
         centre = 0.5 * (np.array(hint.lo) + np.array(hint.hi))
@@ -170,17 +144,11 @@ class DSM(Solver):
             problem.d, p.width, p.depth, p.activation,
             x_shift=float(centre.mean()), x_scale=float(half.mean()) / 3.0,
             t_scale=problem.t_final, out_scale=self._velocity_scale(problem),
-            initial=initial, symmetry=p.symmetry, dtype=self.dtype).to(self.device)
+            initial=initial, dtype=self.dtype, generator=init).to(self.device)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=p.lr)
-        total = max(p.iterations, 1)
-        if p.schedule == "cosine":
-            self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(
-                self.opt, T_max=total, eta_min=p.lr * p.lr_final)
-        else:
-            self.sched = None
         self.train_times = torch.linspace(0.0, problem.t_final, p.steps + 1, dtype=self.dtype,
                                           device=self.device)
-        self.start_iteration = 0
+        self.prior_train_s = 0.0  # training seconds before a resume
         self.history = {"loss": [], "loss_u": [], "loss_v": [], "loss_0": [], "lr": []}
         if p.resume:
             self._load_checkpoint()
@@ -201,7 +169,7 @@ class DSM(Solver):
     def residual_loss(self, x, t):
         """w_u E|r_u|^2 + w_v E|r_v|^2 at training points (x, t), and the two terms."""
         p, prob = self.params, self.problem
-        res = residuals(self._uv, x, t, prob.grad_potential(x, 0.0), hbar=prob.hbar,
+        res = residuals(self._uv, x, t, prob.grad_potential(x, t), hbar=prob.hbar,
                         mass=prob.mass, equations=p.equations, derivatives=p.derivatives,
                         divergence=self.divergence, probes=p.probes, generator=self.gen)
         loss_u = (res["ru1"] * res["ru2"]).sum(-1).mean()
@@ -217,12 +185,6 @@ class DSM(Solver):
         u, v = self.net(x0, x0, zero)
         return p.w_0 * (((u - prob.u0(x0)) ** 2).sum(-1).mean()
                         + ((v - prob.v0(x0)) ** 2).sum(-1).mean())
-
-    def loss(self, x, t, x0):
-        """Total loss and its terms at training points (x, t) and initial points x0."""
-        total, terms = self.residual_loss(x, t)
-        loss_0 = self.initial_loss(x0)
-        return total + loss_0, dict(terms, loss_0=loss_0)
 
     def _step_gradients(self, x, t, x0, iteration: int) -> tuple[float, dict[str, float]]:
         """Accumulate the loss's gradient over chunks of points; return the loss and its terms.
@@ -263,20 +225,39 @@ class DSM(Solver):
         return self.problem.sample_x0(n, self.gen, dtype=self.dtype)
 
     # --- training ---------------------------------------------------------------------------
-    def run(self) -> None:
+    def _learning_rate(self, iteration: int, train_s: float) -> float:
+        """The cosine schedule over the training's progress: the fraction of the iterations
+        done or of ``max_seconds`` spent, whichever is further.  (torch's schedulers count
+        steps only; a training budget in seconds needs the clock's progress too.)"""
+        p = self.params
+        if p.schedule == "constant":
+            return p.lr
+        progress = iteration / max(p.iterations, 1)
+        if p.max_seconds:
+            progress = max(progress, train_s / p.max_seconds)
+        low = p.lr * p.lr_final
+        return low + 0.5 * (p.lr - low) * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+    def run(self, clock: Clock) -> None:
         from tqdm.auto import tqdm
 
         p = self.params
         started = time.perf_counter()
         cuda = self.device.type == "cuda"
         diffusion = self._diffusion(p.nu)
-        self.iterations = self.start_iteration
-        bar = tqdm(total=p.iterations, initial=self.start_iteration, desc=f"dsm d={self.problem.d}",
+        budget = p.max_seconds - self.prior_train_s if p.max_seconds else None
+        if budget is not None and budget <= 0:
+            return
+        clock = clock.limited(budget)
+        self.iterations = self.resumed_from
+        bar = tqdm(total=p.iterations, initial=self.resumed_from, desc=f"dsm d={self.problem.d}",
                    unit="it", leave=False, disable=None)
         try:
-            for it in range(self.start_iteration, p.iterations):
+            for it in range(self.resumed_from, p.iterations):
                 t_it = time.perf_counter()
-                if (it - self.start_iteration) % p.refresh == 0:
+                for group in self.opt.param_groups:
+                    group["lr"] = self._learning_rate(it, self.prior_train_s + clock.elapsed())
+                if (it - self.resumed_from) % p.refresh == 0:
                     xs, drifts = simulate(self.net, self._x0(p.batch), self.train_times, p.nu,
                                           diffusion, self.gen)
                 x, t = select_points(xs, drifts, self.train_times, p.sampling, p.points,
@@ -284,8 +265,6 @@ class DSM(Solver):
                 self.opt.zero_grad(set_to_none=True)
                 total, terms = self._step_gradients(x, t, self._x0(p.batch), it + 1)
                 self.opt.step()
-                if self.sched is not None:
-                    self.sched.step()
                 if cuda:
                     torch.cuda.synchronize()
                 self.iteration_times.append(time.perf_counter() - t_it)
@@ -296,17 +275,17 @@ class DSM(Solver):
                                      if k != "lr"}, refresh=False)
                 bar.update(1)
                 if p.checkpoint_every and self.iterations % p.checkpoint_every == 0:
-                    self._save_checkpoint()
-                elapsed = time.perf_counter() - started
-                if self.budget.seconds is not None and elapsed > self.budget.seconds:
+                    self._save_checkpoint(clock.elapsed())
+                if self.budget.seconds is not None and \
+                        time.perf_counter() - started > self.budget.seconds:
                     raise TimeoutError(f"dsm exceeded its time limit of {self.budget.seconds:g} s "
                                        f"at iteration {self.iterations}")
-                if p.max_seconds and elapsed > p.max_seconds:
+                if clock(self.iterations):
                     break
         finally:
             bar.close()
         if p.checkpoint_every:
-            self._save_checkpoint()
+            self._save_checkpoint(clock.elapsed())
 
     def _record(self, total: float, terms: dict[str, float]) -> None:
         self.history["loss"].append(total)
@@ -316,39 +295,32 @@ class DSM(Solver):
 
     # --- checkpoints --------------------------------------------------------------------------
     def _checkpoint_path(self) -> Path | None:
-        return self.workdir / CHECKPOINT if self.workdir is not None else None
+        return self.workdir / checkpoint.FILENAME if self.workdir is not None else None
 
-    def _save_checkpoint(self) -> None:
+    def _save_checkpoint(self, train_s: float) -> None:
         path = self._checkpoint_path()
         if path is None:
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state = {
+        checkpoint.save(path, {
             "iteration": self.iterations, "net": self.net.state_dict(),
-            "opt": self.opt.state_dict(),
-            "sched": self.sched.state_dict() if self.sched is not None else None,
-            "gen": self.gen.get_state(), "history": self.history,
-            "params": self.params.params(), "problem": self.problem.spec(),
-        }
-        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, path)
+            "opt": self.opt.state_dict(), "gen": self.gen.get_state(), "history": self.history,
+            "train_s": self.prior_train_s + train_s, "params": self.params.params(),
+            "problem": self.problem.spec(),
+        })
 
     def _load_checkpoint(self) -> None:
         path = self._checkpoint_path()
-        if path is None or not path.is_file():
+        if path is None:
             return
-        state = torch.load(path, map_location=self.device, weights_only=False)
-        if state["problem"] != self.problem.spec():
-            raise RuntimeError(f"checkpoint {path} is for another problem; delete it or turn off "
-                               "resume")
+        state = checkpoint.load(path, self.device, self.problem.spec(), self.params.params())
+        if state is None:
+            return
         self.net.load_state_dict(state["net"])
         self.opt.load_state_dict(state["opt"])
-        if self.sched is not None and state["sched"] is not None:
-            self.sched.load_state_dict(state["sched"])
         self.gen.set_state(state["gen"])
         self.history = state["history"]
-        self.start_iteration = int(state["iteration"])
+        self.resumed_from = int(state["iteration"])
+        self.prior_train_s = float(state.get("train_s", 0.0))
 
     # --- evaluation -------------------------------------------------------------------------
     def _eval_grid(self) -> tuple[torch.Tensor, list[int]]:
@@ -364,29 +336,45 @@ class DSM(Solver):
         grid = np.concatenate(pieces)
         return torch.tensor(grid, dtype=self.dtype, device=self.device), index
 
-    @torch.no_grad()
     def evaluate(self) -> Observables:
+        return self._observe(self.params.eval_samples, self.seed + 7919)
+
+    def anytime_evaluate(self) -> Observables:
+        # the same fresh trajectories at every checkpoint (common random numbers), so that the
+        # curve shows the training, not the sampling noise
+        return self._observe(self.params.anytime_samples, self.seed + 104729)
+
+    def anytime_settings(self) -> dict:
+        return {"samples": self.params.anytime_samples, "eval_steps": self.params.eval_steps,
+                "integrator": "heun", "nu": self.params.eval_nu}
+
+    @torch.no_grad()
+    def _observe(self, S: int, seed: int) -> Observables:
+        """Observables from ``S`` fresh trajectories of the learned diffusion (stochastic Heun
+        on a grid containing the record times), simulated in chunks of ``eval_chunk``."""
         p, prob = self.params, self.problem
         grid, index = self._eval_grid()
         at_record = {i: j for j, i in enumerate(index)}
-        T, d, S = len(self.times), prob.d, p.eval_samples
+        T, d = len(self.times), prob.d
         k = min(p.keep_coords, d)
         nu = p.eval_nu
-        diffusion = self._diffusion(nu)
-        s1 = np.zeros((T, d))
-        s2 = np.zeros((T, d))
-        c1 = np.zeros(T)
-        c2 = np.zeros(T)
-        energy = np.zeros(T)
+        s1, s2 = np.zeros((T, d)), np.zeros((T, d))
+        c1, c2, energy = np.zeros(T), np.zeros(T), np.zeros(T)
         kept = np.empty((T, S, k), dtype=np.float32 if self.dtype == torch.float32 else np.float64)
+        gen = torch.Generator(device=self.device).manual_seed(seed)
         done = 0
-        gen = torch.Generator(device=self.device).manual_seed(self.seed + 7919)
         while done < S:
             n = min(p.eval_chunk, S - done)
-            x = prob.sample_x0(n, gen, dtype=self.dtype)
             tcol = torch.empty(n, dtype=self.dtype, device=self.device)
 
-            def observe(j, x, t):
+            def drift(x, t):
+                tcol.fill_(t)
+                return self.net.drift(x, tcol, nu)[0]
+
+            def observe(i, x, t):
+                j = at_record.get(i)
+                if j is None:
+                    return
                 x64 = x.double()
                 s1[j] += x64.sum(0).cpu().numpy()
                 s2[j] += (x64 * x64).sum(0).cpu().numpy()
@@ -400,29 +388,16 @@ class DSM(Solver):
                 energy[j] += float(e.sum())
                 kept[j, done:done + n] = x[:, :k].cpu().numpy()
 
-            observe(0, x, float(grid[0]))
-            for i in range(len(grid) - 1):
-                t0, t1 = float(grid[i]), float(grid[i + 1])
-                dt = t1 - t0
-                dw = diffusion * math.sqrt(dt) * torch.randn(x.shape, generator=gen,
-                                                             dtype=self.dtype, device=self.device)
-                # stochastic Heun: weak order 2 for additive noise
-                tcol.fill_(t0)
-                b0, _ = self.net.drift(x, tcol, nu)
-                trial = x + b0 * dt + dw
-                tcol.fill_(t1)
-                b1, _ = self.net.drift(trial, tcol, nu)
-                x = x + 0.5 * (b0 + b1) * dt + dw
-                if i + 1 in at_record:
-                    observe(at_record[i + 1], x, t1)
+            heun(drift, prob.sample_x0(n, gen, dtype=self.dtype), grid, self._diffusion(nu), gen,
+                 observe)
             done += n
         mean = s1 / S
-        var = s2 / S - mean**2
-        com_mean = c1 / S
-        com_var = c2 / S - com_mean**2
+        var = (s2 / S - mean**2) * S / (S - 1)
+        com_var = (c2 / S - (c1 / S) ** 2) * S / (S - 1)
         return Observables(
-            times=self.times, mean=mean, var=var * S / (S - 1), com_var=com_var * S / (S - 1),
-            energy=energy / S, samples=kept, n_samples=S, velocity=self.velocity,
+            times=self.times, mean=mean, var=var, com_var=com_var, energy=energy / S,
+            samples=kept, n_samples=S, sample_kind="paths", diffusion_nu=nu,
+            velocity=self.velocity,
             diagnostics={
                 "eval_steps": len(grid) - 1, "eval_integrator": "heun", "eval_nu": nu,
                 "final_loss": self.history["loss"][-1] if self.history["loss"] else None,

@@ -1,25 +1,21 @@
 """The PINN's training process: the only place DeepXDE is imported.
 
-Started by :mod:`solvers.pinn.process` as ``python -c "...serve_fd(FD)"``; it serves requests on
-the socket ``FD`` until told to exit or until the socket closes:
+Served by :mod:`solvers.isolated` (:func:`hello` greets, :func:`make_handler` answers):
 
-``("setup", spec)``
+``setup``
     Set dtype, device, seeds and threads; build DeepXDE's geometry, data (collocation, wall and
     initial points), network and model; answer a summary.
-``("train", {"token": ...})``
-    Adam, then optional L-BFGS, under the wall-clock limits; answer the weights, the loss
-    history, per-iteration times and counters.
-``("exit", None)``
-    Leave.
-
-Every answer is ``("ok", payload)`` or ``("error", {"type", "message", "traceback"})``.
+``train``
+    Adam, then optional L-BFGS, until the iterations are done, the parent says stop at a
+    checkpoint (its clock: the training budget) or the run's time limit passes; at every
+    checkpoint the parent asks for, the current weights go to the parent, which evaluates them.
+    Answers the weights, the loss history, per-iteration times and counters.
 """
 
 from __future__ import annotations
 
 import os
 import time
-import traceback
 from typing import Any
 
 import numpy as np
@@ -27,7 +23,7 @@ import torch
 
 from .physics import Ansatz, residual, residual_scale
 
-__all__ = ["serve_fd", "serve", "import_deepxde"]
+__all__ = ["hello", "make_handler", "import_deepxde"]
 
 #: L-BFGS iterations between two checks of the clock.
 LBFGS_CHUNK = 50
@@ -155,11 +151,15 @@ class Trainer:
             "default_dtype_in_worker": str(torch.get_default_dtype()).replace("torch.", ""),
         }
 
-    def train(self, limits: dict[str, Any]) -> dict[str, Any]:
-        dde, p, model = self.dde, self.p, self.model
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {k: v.detach().cpu().numpy() for k, v in self.net.state_dict().items()}
+
+    def train(self, limits: dict[str, Any], channel) -> dict[str, Any]:
+        dde, model = self.dde, self.model
+        p = self.p
         started = time.perf_counter()
-        soft = started + p["max_seconds"]
         hard = started + limits["time_limit_s"] if limits.get("time_limit_s") else None
+        trainer = self
         state = {"stopped": "completed"}
         iteration_times: list[float] = []
 
@@ -182,9 +182,12 @@ class Trainer:
                 if hard is not None and now >= hard:
                     state["stopped"] = "time_limit"
                     self.model.stop_training = True
-                elif now >= soft:
-                    state["stopped"] = "max_seconds"
-                    self.model.stop_training = True
+                elif channel.poll() == "checkpoint":
+                    step = int(self.model.train_state.step)
+                    if channel.checkpoint({"iteration": step, "layer_sizes": trainer.layer_sizes,
+                                           "state_dict": trainer.state_dict()}):
+                        state["stopped"] = "max_seconds"
+                        self.model.stop_training = True
                 if self.lbfgs_until is not None:
                     # DeepXDE runs whole chunks; the last one must not overshoot the count
                     left = self.lbfgs_until - int(self.model.train_state.step)
@@ -234,7 +237,7 @@ class Trainer:
         with torch.no_grad():
             check_y = self.net(torch.as_tensor(check, dtype=torch.get_default_dtype()))
         residual_final = self._final_residual()
-        state_dict = {k: v.detach().cpu().numpy() for k, v in self.net.state_dict().items()}
+        state_dict = self.state_dict()
         return {
             "state_dict": state_dict,
             "layer_sizes": self.layer_sizes,
@@ -269,59 +272,34 @@ class Trainer:
         return float(torch.sqrt(torch.mean(torch.cat(r).detach() ** 2)))
 
 
-def serve(conn) -> None:
-    """Answer requests on ``conn`` (a multiprocessing Connection) until exit or EOF."""
-    try:
-        dde = import_deepxde()
-    except BaseException as exc:
-        conn.send(("error", {"type": type(exc).__name__, "message": str(exc),
-                             "traceback": traceback.format_exc()}))
-        return
-    conn.send(("ok", {"pid": os.getpid(), "deepxde": dde.__version__,
-                      "backend": dde.backend.backend_name, "torch": torch.__version__}))
-    trainer: Trainer | None = None
-    while True:
-        try:
-            kind, payload = conn.recv()
-        except (EOFError, OSError):
-            return
-        if kind == "exit":
-            return
-        try:
-            if kind == "setup":
-                trainer = None
-                trainer = Trainer(dde, payload)
-                answer = trainer.info
-            elif kind == "train":
-                if trainer is None or trainer.token != payload["token"]:
-                    raise RuntimeError("no model was set up for this run")
-                answer = trainer.train(payload)
-                trainer = None
-            else:
-                raise ValueError(f"unknown request {kind!r}")
-            conn.send(("ok", answer))
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as exc:
-            trainer = None
-            conn.send(("error", {"type": type(exc).__name__, "message": str(exc),
-                                 "traceback": traceback.format_exc()}))
+_DDE = None
 
 
-def serve_fd(fd: int, expected_file: str | None = None) -> None:
-    """Entry point of the training process: serve on the inherited socket ``fd``.
+def hello() -> dict[str, Any]:
+    """Import DeepXDE (the slow part of starting the process) and say what loaded."""
+    global _DDE
+    _DDE = import_deepxde()
+    return {"deepxde": _DDE.__version__, "backend": _DDE.backend.backend_name,
+            "torch": torch.__version__}
 
-    ``expected_file`` is the parent's ``worker.py``: a child that imported another checkout's
-    code says so instead of training with it.
-    """
-    from multiprocessing.connection import Connection
-    from pathlib import Path
 
-    conn = Connection(fd)
-    here = str(Path(__file__).resolve())
-    if expected_file is not None and here != expected_file:
-        conn.send(("error", {"type": "ImportError", "traceback": "",
-                             "message": f"the training process imported {here}, not the "
-                                        f"caller's {expected_file}"}))
-        return
-    serve(conn)
+class _Handler:
+    """The requests of one training process: one model at a time."""
+
+    def __init__(self):
+        self.trainer: Trainer | None = None
+
+    def on_setup(self, spec, channel):
+        self.trainer = None
+        self.trainer = Trainer(_DDE, spec)
+        return self.trainer.info
+
+    def on_train(self, payload, channel):
+        trainer, self.trainer = self.trainer, None
+        if trainer is None or trainer.token != payload["token"]:
+            raise RuntimeError("no model was set up for this run")
+        return trainer.train(payload, channel)
+
+
+def make_handler() -> _Handler:
+    return _Handler()
