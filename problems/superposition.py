@@ -49,7 +49,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from scipy.optimize import brentq
 from scipy.special import ndtr
 
@@ -107,7 +106,8 @@ class Superposition(Problem):
     """
 
     name = "superposition"
-    description = "(phi0 + phi1)/sqrt2 of a trap in x_1, ground states elsewhere: a moving node (exact)"
+    description = ("(phi0 + phi1)/sqrt2 of a trap in x_1, ground states elsewhere: a moving node "
+                   "(exact)")
 
     d: int = dim_param(1)
     hbar: float = param(0.1, "reduced Planck constant", lo=0.0, lo_open=True)
@@ -282,7 +282,8 @@ class SuperpositionReference(Reference):
         xp = xp_of(x)
         l2 = p.ell**2
         q = (z + cos) ** 2 + sin * sin
-        gauss = xp.exp(-0.5 * z * z - (rest**2).sum(-1) / (2 * l2)) / (2 * math.pi * l2) ** (p.d / 2)
+        norm = (2 * math.pi * l2) ** (p.d / 2)
+        gauss = xp.exp(-0.5 * z * z - (rest**2).sum(-1) / (2 * l2)) / norm
         return gauss * 0.5 * q
 
     def psi(self, x, t):
@@ -293,7 +294,8 @@ class SuperpositionReference(Reference):
         l2 = p.ell**2
         theta = p.omega * as_time(t, x)
         # exp(-i theta) = cos - i sin and the ground states' phase exp(-i d theta / 2)
-        envelope = xp.exp(-0.25 * z * z - (rest**2).sum(-1) / (4 * l2)) / (2 * math.pi * l2) ** (p.d / 4)
+        norm = (2 * math.pi * l2) ** (p.d / 4)
+        envelope = xp.exp(-0.25 * z * z - (rest**2).sum(-1) / (4 * l2)) / norm
         if isinstance(theta, float):
             ground = complex(math.cos(p.d * theta / 2), -math.sin(p.d * theta / 2))
         else:

@@ -80,7 +80,8 @@ def test_superposition_marginal_and_pair_cdfs_by_quadrature():
     times = np.array([0.0, 0.7, math.pi / p.omega])
     xs = c + l * np.array([-3.0, -1.0, -0.2, 0.6, 2.5])
     zs = l * np.array([-4.0, -1.1, 0.0, 0.9, 3.0])
-    cdf0, cdf1, pair = ref.marginal_cdf(0, xs, times), ref.marginal_cdf(1, xs, times), ref.pair_cdf(zs, times)
+    cdf0, cdf1 = ref.marginal_cdf(0, xs, times), ref.marginal_cdf(1, xs, times)
+    pair = ref.pair_cdf(zs, times)
     rho1 = lambda s, t: float(ref1.density(np.array([[s]]), t)[0])
     for k, t in enumerate(times):
         for j, x in enumerate(xs):
@@ -214,7 +215,8 @@ def test_superposition_d3_other_coordinates_are_ground_states():
         assert np.allclose(ref.density(x, t), ref1.density(x[:, :1], t) * ground)
         assert np.allclose(ref.u(x, t)[:, 1:], -w * (x[:, 1:] - c))
         assert np.allclose(ref.u(x, t)[:, :1], ref1.u(x[:, :1], t))
-        assert np.allclose(ref.v(x, t)[:, 1:], 0.0) and np.allclose(ref.v(x, t)[:, :1], ref1.v(x[:, :1], t))
+        assert np.allclose(ref.v(x, t)[:, 1:], 0.0)
+        assert np.allclose(ref.v(x, t)[:, :1], ref1.v(x[:, :1], t))
     # Nelson's energy E[m/2 (|u|^2 + |v|^2) + V] is (d + 1) hbar omega / 2, away from the nodes
     # (at a node its Monte Carlo estimate has infinite variance)
     t = math.pi / (2 * w)
@@ -320,7 +322,8 @@ def test_driven_defaults_and_contract():
     assert _drv(force=0.0, center=0.0).invariants().zero_mean
     # without the force the moments are the undriven packet's
     t = np.linspace(0, 2, 21)
-    for a, b in zip(_drv(d=2, force=0.0, phase=1.0).moments(t), _undriven(_drv(d=2, phase=1.0)).moments(t)):
+    unforced, packet = _drv(d=2, force=0.0, phase=1.0), _undriven(_drv(d=2, phase=1.0))
+    for a, b in zip(unforced.moments(t), packet.moments(t)):
         assert np.allclose(a, b, rtol=1e-14, atol=1e-15)
 
 
@@ -474,7 +477,8 @@ def test_driven_potential_in_jax():
     p = _drv(d=2)
     rng = np.random.default_rng(10)
     x, t = rng.normal(size=(5, 2)), rng.uniform(0, 2, size=5)
-    got_v, got_g = p.potential(jnp.asarray(x), jnp.asarray(t)), p.grad_potential(jnp.asarray(x), jnp.asarray(t))
+    xj, tj = jnp.asarray(x), jnp.asarray(t)
+    got_v, got_g = p.potential(xj, tj), p.grad_potential(xj, tj)
     assert type(got_v).__module__.startswith("jax") and type(got_g).__module__.startswith("jax")
     # JAX computes in float32 unless x64 is enabled (a process-wide switch this test leaves alone)
     assert np.allclose(np.asarray(got_v), p.potential(x, t), rtol=1e-5, atol=1e-6)
