@@ -7,6 +7,7 @@ library, so a grid solver, a neural solver and the harness all evaluate the same
 
 from __future__ import annotations
 
+import numbers
 import sys
 from dataclasses import dataclass
 from typing import Any, ClassVar, Iterator
@@ -16,7 +17,7 @@ import torch
 
 from core import Parametrized, param
 
-__all__ = ["Problem", "GridHint", "Invariants", "Reference", "xp_of", "dim_param"]
+__all__ = ["Problem", "GridHint", "Invariants", "Reference", "xp_of", "as_time", "dim_param"]
 
 
 def xp_of(x: Any):
@@ -33,6 +34,22 @@ def xp_of(x: Any):
         if jnp is not None:
             return jnp
     return np
+
+
+def as_time(t: Any, like: Any):
+    """A time argument ready to combine with points ``like``: a float stays a float; an array
+    (or tensor) becomes one of ``like``'s library (and, for torch, of its dtype and device), so
+    that per-point times of shape ``like.shape[:-1]`` broadcast against the batch shape."""
+    if isinstance(t, numbers.Real) or (isinstance(t, np.ndarray) and t.ndim == 0):
+        return float(t)
+    xp = xp_of(like)
+    if xp is torch:
+        if isinstance(t, torch.Tensor):
+            return t.to(dtype=like.dtype, device=like.device)
+        return torch.as_tensor(t, dtype=like.dtype, device=like.device)
+    if xp is np:
+        return np.asarray(t, dtype=float)
+    return xp.asarray(t)
 
 
 def dim_param(default: int, fixed: bool = False, hint: str = "") -> Any:
@@ -66,7 +83,8 @@ class Invariants:
     """Exact statements a solution must satisfy, usable where no reference solution exists.
 
     ``zero_mean``: every <x_i> is 0 at all times.  ``com_var``: the exact, constant variance of
-    the mean coordinate (1/d) sum_i x_i.  ``energy``: the exact conserved energy, if known.
+    the mean coordinate (1/d) sum_i x_i.  ``energy``: the exact energy <H> at t = 0, if known;
+    it is the energy at every t when ``energy_conserved`` (a time-independent potential).
     """
 
     zero_mean: bool = False
@@ -243,4 +261,14 @@ def standard_normal(n: int, d: int, rng, dtype=None):
                            dtype=dtype or torch.get_default_dtype())
     if isinstance(rng, np.random.Generator):
         return rng.standard_normal((n, d))
+    raise TypeError(f"rng must be a numpy.random.Generator or torch.Generator, got {type(rng)!r}")
+
+
+def uniform(n: int, k: int, rng, dtype=None):
+    """Uniform draws on [0, 1) of shape (n, k) from a NumPy or torch generator."""
+    if isinstance(rng, torch.Generator):
+        return torch.rand((n, k), generator=rng, device=rng.device,
+                          dtype=dtype or torch.get_default_dtype())
+    if isinstance(rng, np.random.Generator):
+        return rng.random((n, k))
     raise TypeError(f"rng must be a numpy.random.Generator or torch.Generator, got {type(rng)!r}")

@@ -191,19 +191,22 @@ class PacketReference(Reference):
     def _moments_at(self, t) -> tuple:
         """Moments at one time, shaped to broadcast against points (..., d).
 
-        A float ``t`` gives floats; a tensor ``t`` of shape (...) matching the points' batch shape
-        gives tensors of shape (..., 1), differentiable in t.
+        A float ``t`` gives floats; per-point times, a NumPy array or a tensor of shape (...)
+        matching the points' batch shape, give arrays of shape (..., 1) of the same library (a
+        tensor's differentiable in t).
         """
         if isinstance(t, torch.Tensor):
             return tuple(a.unsqueeze(-1) for a in self.problem.moments(t))
+        if np.ndim(t) > 0:
+            return tuple(np.asarray(a)[..., None] for a in self.problem.moments(np.asarray(t)))
         return tuple(float(a) for a in self.problem.moments(t))
 
     def density(self, x, t):
-        """rho(x, t) at points ``x`` (..., d), NumPy or torch."""
+        """rho(x, t) at points ``x`` (..., d), NumPy or torch; ``t`` a float or per-point times."""
         mean, var = self._moments_at(t)[:2]
         xp = xp_of(x)
         q = ((x - mean) ** 2 / var).sum(-1)
-        var_ = var[..., 0] if isinstance(var, torch.Tensor) else var
+        var_ = var if isinstance(var, float) else var[..., 0]
         return xp.exp(-0.5 * q) / (2 * math.pi * var_) ** (self.problem.d / 2)
 
     def u(self, x, t):

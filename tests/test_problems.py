@@ -14,7 +14,8 @@ ALL = problems.names()
 
 
 def test_registry_lists_the_presets():
-    assert ALL == ["harmonic_1d", "harmonic_1d_moving", "harmonic_nd", "singular_1d", "bosons"]
+    assert ALL == ["harmonic_1d", "harmonic_1d_moving", "harmonic_nd", "singular_1d", "bosons",
+                   "superposition", "harmonic_driven"]
     with pytest.raises(ParameterError, match="unknown problem 'harmonic'"):
         problems.get("harmonic")
 
