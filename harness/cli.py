@@ -351,15 +351,19 @@ def _records_dir(path: Path, command: str) -> None:
 
 
 def _cmd_report(args) -> int:
-    from .report import runs_table, summary_markdown, summary_table, write_report
+    from .report import (accuracy_for_cost, accuracy_markdown, runs_table, summary_markdown,
+                         summary_table, write_report)
 
     _records_dir(args.directory, "report")
     runs = runs_table(args.directory)
     out = args.out or args.directory / "report.csv"
     if out.exists() and out.is_dir():
         raise UsageError(f"report: --out {out} is a directory; give a .csv file name")
-    written = write_report(runs, out, title=f"Results in {args.directory}")
+    accuracy = accuracy_for_cost(args.directory)
+    written = write_report(runs, out, title=f"Results in {args.directory}", accuracy=accuracy)
     print(summary_markdown(summary_table(runs)))
+    if not accuracy.empty:
+        print("\naccuracy for cost:\n" + accuracy_markdown(accuracy))
     print("\nwrote " + ", ".join(str(p) for p in written))
     return 0
 

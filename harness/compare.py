@@ -6,7 +6,7 @@ records themselves).  For each matched pair:
 
 * **status**: a run that was ``ok`` (or ``skipped``) and is now ``failed``, or was ``ok`` and is
   now ``skipped``, is a regression;
-* **errors** (lower is better; see :func:`is_error_metric`): a regression when
+* **errors** (lower is better, the pair distance's W1 included; see :func:`is_error_metric`): a regression when
   ``new > base + atol + rtol * |base|``, or when the baseline had a finite value and the new run
   has none;
 * **timing** (``s_per_iter``, ``train_s``) is reported for every pair and gates only with
@@ -42,10 +42,12 @@ _ERROR_NAMES = {"energy_drift", "norm_drift"}
 
 def is_error_metric(name: str) -> bool:
     """Whether a metric is an error (lower is better, gated): ``*_rel_l2``, ``*_abs_rms``,
-    ``*_err``, ``w1_*``, ``energy_drift``, ``norm_drift``; never a ``*_floor``."""
-    if name.endswith("_floor"):
+    ``*_err``, ``w1_*`` and ``pair_w1_*``, ``energy_drift``, ``norm_drift``; never a floor
+    (``*_floor``, ``*_floor_lo``, ``*_floor_hi``) or a count."""
+    if "_floor" in name:
         return False
-    return name.endswith(_ERROR_SUFFIXES) or name.startswith("w1_") or name in _ERROR_NAMES
+    return (name.endswith(_ERROR_SUFFIXES) or name.startswith(("w1_", "pair_w1_"))
+            or name in _ERROR_NAMES)
 
 
 def run_key(rec: dict[str, Any]) -> str:

@@ -32,10 +32,12 @@ def pair(quick_local, tmp_path):
 
 def test_error_metrics_are_the_documented_ones():
     for name in ("mean_rel_l2", "var_rel_l2", "u_rel_l2", "mean_abs_rms", "com_var_err",
-                 "energy_err", "w1_mean", "w1_max", "energy_drift", "norm_drift"):
+                 "energy_err", "w1_mean", "w1_max", "pair_w1_mean", "pair_w1_max",
+                 "energy_drift", "norm_drift"):
         assert is_error_metric(name), name
-    for name in ("mean_floor", "var_floor", "w1_floor", "com_var_floor", "max_wall_mass",
-                 "train_s", "s_per_iter"):
+    for name in ("var_rel_l2_floor", "var_rel_l2_floor_lo", "w1_mean_floor_hi",
+                 "com_var_err_floor", "floor_repetitions", "max_wall_mass", "train_s",
+                 "s_per_iter"):
         assert not is_error_metric(name), name
 
 

@@ -4,14 +4,15 @@ for whichever solvers the records hold, and skips (with a note) what the records
 import copy
 import shutil
 
+import matplotlib.image
 import numpy as np
 import pandas as pd
 import pytest
 
 from harness import figures, records
 from harness.cli import main
-
-PNG = b"\x89PNG\r\n\x1a\n"
+from harness.figures import anytime, dimensions, solutions
+from harness.figures.common import Style
 
 
 def _ok(directory):
@@ -36,8 +37,8 @@ def _variant(rec, solver=None, seed=None, d=None, scale=1.0):
     for key in list(out["metrics"]):
         out["metrics"][key] = (out["metrics"][key] or 0.0) * scale + 1e-6
     if solver:
-        out["metrics"]["mean_floor"] = 1e-4
-        out["metrics"]["com_var_floor"] = 1e-3
+        out["metrics"]["mean_rel_l2_floor"] = 1e-4
+        out["metrics"]["com_var_err_floor"] = 1e-3
     out["timing"] = dict(out["timing"], s_per_iter=1e-3 * (d or 1) * scale, train_s=scale * (d or 1))
     out["run_id"] = records.run_id(out["problem"], out["solver"], out["seed"],
                                    {"n_times": out["n_times"]})
@@ -67,7 +68,7 @@ EXPECTED = {
     "mean_var_harmonic_1d_d1.png", "mean_var_bosons_d2.png", "mean_var_harmonic_nd_d2.png",
     "cost_vs_d_harmonic_nd.png", "cost_vs_d_bosons.png", "error_vs_d_harmonic_nd.png",
     "error_vs_d_bosons.png", "bosons_d2_d3.png", "bosons_com_invariant.png",
-    "singular_1d_variance.png",
+    "singular_1d_variance.png", "anytime_harmonic_1d_d1.png", "anytime_bosons_d2.png",
 }
 
 
@@ -80,8 +81,9 @@ def test_every_figure_is_drawn_for_the_solvers_present(mixed, tmp_path, capsys):
     assert main(["figures", str(mixed), "--out", str(out), "--scaling", str(scaling)]) == 0
     names = {p.name for p in out.glob("*.png")}
     assert EXPECTED <= names, EXPECTED - names
-    for path in out.glob("*.png"):
-        assert path.read_bytes()[:8] == PNG and path.stat().st_size > 5000
+    for path in out.glob("*.png"):  # real pictures: decodable, not blank
+        image = matplotlib.image.imread(path)
+        assert image.ndim == 3 and image.shape[0] > 200 and float(image.std()) > 0.01, path
     assert not list(out.glob(".*"))  # no temporaries
     text = capsys.readouterr().out
     assert text.count("wrote ") == len(names)
@@ -89,8 +91,8 @@ def test_every_figure_is_drawn_for_the_solvers_present(mixed, tmp_path, capsys):
 
 def test_singular_figure_draws_the_exact_spreading_and_the_heat_kernel(mixed):
     recs = _ok(mixed)
-    style = figures._Style([r["solver"]["name"] for r in recs])
-    fig = figures._singular(recs, style)
+    style = Style([r["solver"]["name"] for r in recs])
+    fig = solutions.singular(recs, style)
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert any(figures.HEAT_KERNEL_LABEL in label and "ħt/m" in label for label in labels)
     assert any("σ² + (ħt/2mσ)²" in label for label in labels)
@@ -100,6 +102,39 @@ def test_singular_figure_draws_the_exact_spreading_and_the_heat_kernel(mixed):
     t, v = line.get_data()
     p = next(r for r in recs if r["problem"]["name"] == "singular_1d")["problem"]["params"]
     assert np.allclose(v, p["sigma2"] + (p["hbar"] * t / (2 * p["mass"] * np.sqrt(p["sigma2"]))) ** 2)
+
+
+def test_anytime_figure_draws_every_records_points_and_its_floor(quick_local):
+    recs = _ok(quick_local)
+    style = Style([r["solver"]["name"] for r in recs])
+    fig = anytime.anytime_figure(recs, style, "harmonic_1d", 1)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == ax.get_yscale() == "log" and ax.get_ylabel() == "var_rel_l2"
+    drawn = [tuple(np.round(line.get_ydata(), 12)) for line in ax.get_lines()]
+    for rec in recs:
+        if rec["problem"]["name"] != "harmonic_1d":
+            continue
+        ys = tuple(np.round([p["metrics"]["var_rel_l2"] for p in rec["anytime"]
+                             if "var_rel_l2" in p.get("metrics", {})], 12))
+        assert ys in drawn, rec["solver"]["name"]
+        floors = rec.get("anytime_info", {}).get("floors")
+        if floors:  # the floor's median is drawn as a horizontal line
+            assert (round(floors["var_rel_l2_floor"], 12),) * 2 in drawn
+
+
+def test_error_against_d_draws_the_records_values(mixed):
+    recs = _ok(mixed)
+    style = Style([r["solver"]["name"] for r in recs])
+    fig = dimensions.error_vs_d(recs, style, "bosons")
+    ax = next(a for a in fig.axes if a.get_ylabel() == "com_var_err")
+    mine = [r for r in recs if r["problem"]["name"] == "bosons"
+            and r["solver"]["name"] == "mock_sampler"]
+    by_d = {}
+    for r in mine:
+        by_d.setdefault(r["problem"]["params"]["d"], []).append(r["metrics"]["com_var_err"])
+    expected = [np.mean(by_d[d]) for d in sorted(by_d)]
+    assert any(np.allclose(line.get_ydata(), expected) for line in ax.get_lines()
+               if len(line.get_ydata()) == len(expected))
 
 
 def test_figures_that_need_absent_data_are_skipped_with_a_note(quick_local, tmp_path, capsys):
@@ -137,6 +172,7 @@ def test_report_writes_csv_markdown_and_parquet(mixed, capsys):
     assert row["com_var_err_std"] == pytest.approx(np.std(vals, ddof=1))
     md = (mixed / "report.md").read_text()
     assert md.startswith("# Results in") and "| bosons" in md
+    assert "## Accuracy for cost" in md and "s to ≤ 0.05" in md
     pytest.importorskip("pyarrow")
     assert pd.read_parquet(mixed / "report.parquet").shape[0] == summary.shape[0]
     assert pd.read_parquet(mixed / "report_runs.parquet").shape[0] == len(
