@@ -1,4 +1,4 @@
-"""Command line: ``python -m harness {list,run,scaling,report,compare,figures}``.
+"""Command line: ``python -m harness {list,run,scaling,report,compare,figures,readme}``.
 
 Bad input (unknown names, wrong types, values out of range, malformed options, an unreachable
 scheduler) prints one line to stderr and exits with status 2 before anything is run or written;
@@ -19,87 +19,17 @@ from pathlib import Path
 from typing import Sequence
 
 from core import ParameterError
-from core.io import atomic_write_text
+
+from . import commands
+from . import options
+from .options import Parser, UsageError
 
 DEFAULT_OUT = Path("results") / "runs"
 
 
-class UsageError(Exception):
-    """Bad command-line input: reported on one line, exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one clear line instead of usage + error
-        raise UsageError(message)
-
-
-def _seeds(text: str) -> list[int]:
-    seeds: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        try:
-            if "-" in part[1:]:
-                a, b = part.split("-", 1)
-                lo, hi = int(a), int(b)
-                if hi < lo:
-                    raise UsageError(f"--seeds: empty range {part!r}")
-                seeds.extend(range(lo, hi + 1))
-            else:
-                seeds.append(int(part))
-        except ValueError:
-            raise UsageError(f"--seeds expects integers like 0,1,2 or 0-4, got {text!r}") from None
-    if any(s < 0 for s in seeds):
-        raise UsageError(f"--seeds must be non-negative, got {text!r}")
-    if len(set(seeds)) != len(seeds):
-        raise UsageError(f"--seeds lists a seed twice: {text!r}")
-    return seeds
-
-
-def _dims(text: str) -> list[int]:
-    """``--dims 1,2,4`` or a range ``1-4``: dimensions >= 1, each once."""
-    dims: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        try:
-            if "-" in part[1:]:
-                a, b = part.split("-", 1)
-                lo, hi = int(a), int(b)
-                if hi < lo:
-                    raise UsageError(f"--dims: empty range {part!r}")
-                dims.extend(range(lo, hi + 1))
-            else:
-                dims.append(int(part))
-        except ValueError:
-            raise UsageError(f"--dims expects dimensions like 1,2,4,8 or 1-4, got {text!r}") \
-                from None
-    if not dims or min(dims) < 1:
-        raise UsageError(f"--dims must list dimensions >= 1, got {text!r}")
-    if len(set(dims)) != len(dims):
-        raise UsageError(f"--dims lists a dimension twice: {text!r}")
-    return dims
-
-
-def _split_sets(items: Sequence[str]) -> tuple[dict[str, str], dict[str, str]]:
-    """``problem.KEY=VALUE`` / ``solver.KEY=VALUE`` strings into two dicts of raw strings."""
-    out: dict[str, dict[str, str]] = {"problem": {}, "solver": {}}
-    for item in items:
-        if "=" not in item:
-            raise UsageError(f"--set expects problem.KEY=VALUE or solver.KEY=VALUE, got {item!r}")
-        target, value = item.split("=", 1)
-        owner, _, key = target.strip().partition(".")
-        if owner not in out or not key:
-            raise UsageError(f"--set key must start with 'problem.' or 'solver.', got {target!r}")
-        if not value.strip():
-            raise UsageError(f"--set {target} has an empty value")
-        if key in out[owner] and out[owner][key] != value:
-            raise UsageError(f"--set {target} is given twice with different values")
-        out[owner][key] = value
-    return out["problem"], out["solver"]
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m harness", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = Parser(prog="python -m harness", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     sub.add_parser("list", help="problems and solvers with their parameters")
 
@@ -179,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="runs of the baseline absent from NEW_DIR are listed, not failed")
     cmp.add_argument("--out", type=Path, default=None, help="also write the report to this file")
 
+    rd = sub.add_parser("readme", help="rewrite the README's sections generated from records")
+    rd.add_argument("--file", type=Path, default=None,
+                    help="the markdown file (default: the project's README.md)")
+    rd.add_argument("--check", action="store_true",
+                    help="only report out-of-date sections (exit 1 when there are any)")
+
     fig = sub.add_parser("figures", help="PNG figures from a directory of records")
     fig.add_argument("directory", type=Path)
     fig.add_argument("--out", type=Path, default=None,
@@ -186,25 +122,6 @@ def build_parser() -> argparse.ArgumentParser:
     fig.add_argument("--scaling", type=Path, nargs="+", default=[], metavar="FILE",
                      help="scaling studies (python -m harness scaling) to add to cost_vs_d")
     return parser
-
-
-def _cmd_list() -> int:
-    import problems
-    import solvers
-
-    def show(kind, names, cls_of):
-        print(f"## {kind}")
-        for name in names:
-            cls = cls_of(name)
-            params_cls = cls.Params if hasattr(cls, "Params") else cls
-            print(f"\n{name}: {cls.description}")
-            for spec in params_cls.param_specs().values():
-                print(f"  {spec.name:<24} default {spec.default!r:<10} {spec.describe_range():<22} {spec.doc}")
-        print()
-
-    show("problems", problems.names(), problems.problem_class)
-    show("solvers", solvers.names(), solvers.solver_class)
-    return 0
 
 
 def _writable_dir(path: Path) -> Path:
@@ -233,7 +150,7 @@ def _requests(args) -> tuple[list, Path, float | None]:
     if args.times is not None and args.times < 2:
         raise UsageError(f"--times needs at least 2 points, got {args.times}")
     _positive(args.time_limit, "--time-limit")
-    seeds = _seeds(args.seeds) if args.seeds is not None else None
+    seeds = options.seeds(args.seeds) if args.seeds is not None else None
     if args.all:
         if args.problem or args.solver or args.set:
             raise UsageError("--all runs a profile's matrix; --problem, --solver and --set do not "
@@ -250,7 +167,7 @@ def _requests(args) -> tuple[list, Path, float | None]:
         raise UsageError("--set-profile changes a profile; it needs --all")
     if not args.problem or not args.solver:
         raise UsageError("run needs --problem and --solver, or --all")
-    p_raw, s_raw = _split_sets(args.set)
+    p_raw, s_raw = options.split_sets(args.set)
     p_params = problems.problem_class(args.problem).parse_params(p_raw)
     s_params = solvers.solver_class(args.solver).Params.parse_params(s_raw)
     reqs = [RunRequest(problem=args.problem, solver=args.solver, problem_params=p_params,
@@ -311,117 +228,24 @@ def _cmd_run(args) -> int:
     return matrix.run_all(todo, out, executor, len(planned), done)
 
 
-def _cmd_scaling(args) -> int:
-    import problems
-    import solvers
-
-    from . import records
-    from .scaling import scaling
-
-    dims = _dims(args.dims)
-    if args.iterations is not None and args.iterations < 1:
-        raise UsageError(f"--iterations must be positive, got {args.iterations}")
-    if args.threads is not None and args.threads < 1:
-        raise UsageError(f"--threads must be a positive integer, got {args.threads}")
-    if args.warmup is not None and args.warmup < 0:
-        raise UsageError(f"--warmup must be non-negative, got {args.warmup}")
-    p_raw, s_raw = _split_sets(args.set)
-    if "d" in p_raw:
-        raise UsageError("the dimension comes from --dims, not --set problem.d")
-    p_params = problems.problem_class(args.problem).parse_params(p_raw)
-    s_params = solvers.solver_class(args.solver).Params.parse_params(s_raw)
-    if args.out.exists() and args.out.is_dir():
-        raise UsageError(f"--out {args.out} is a directory; give a file name")
-    study = scaling(args.problem, args.solver, dims, problem_params=p_params,
-                    solver_params=s_params, iterations=args.iterations, device=args.device,
-                    warmup=args.warmup, threads=args.threads)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out, records.dumps(records.jsonable(study)) + "\n")
-    print(f"wrote {args.out}")
-    return 0
-
-
-def _records_dir(path: Path, command: str) -> None:
-    from . import records
-
-    if not path.is_dir():
-        raise UsageError(f"{command}: {path} is not a directory")
-    if next(records.iter_records(path), None) is None:
-        raise UsageError(f"{command}: no run records in {path}")
-
-
-def _cmd_report(args) -> int:
-    from .report import (accuracy_for_cost, accuracy_markdown, runs_table, summary_markdown,
-                         summary_table, write_report)
-
-    _records_dir(args.directory, "report")
-    runs = runs_table(args.directory)
-    out = args.out or args.directory / "report.csv"
-    if out.exists() and out.is_dir():
-        raise UsageError(f"report: --out {out} is a directory; give a .csv file name")
-    accuracy = accuracy_for_cost(args.directory)
-    written = write_report(runs, out, title=f"Results in {args.directory}", accuracy=accuracy)
-    print(summary_markdown(summary_table(runs)))
-    if not accuracy.empty:
-        print("\naccuracy for cost:\n" + accuracy_markdown(accuracy))
-    print("\nwrote " + ", ".join(str(p) for p in written))
-    return 0
-
-
-def _cmd_compare(args) -> int:
-    from .compare import compare
-
-    for path in (args.baseline, args.new):
-        _records_dir(path, "compare")
-    try:
-        result = compare(args.baseline, args.new, rtol=args.rtol, atol=args.atol,
-                         gate_timing=args.gate_timing, allow_missing=args.allow_missing)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    text = result.markdown()
-    print(text, end="")
-    if args.out is not None:
-        atomic_write_text(args.out, text)
-    return result.exit_code
-
-
-def _cmd_figures(args) -> int:
-    from .figures import Skip, load_scaling, make_figures
-
-    if not args.directory.is_dir():
-        raise UsageError(f"figures: {args.directory} is not a directory")
-    out = args.out or args.directory / "figures"
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"figures: --out {out} exists and is not a directory")
-    try:
-        scaling = load_scaling(args.scaling)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    try:
-        written = make_figures(args.directory, out, scaling)
-    except Skip as exc:
-        raise UsageError(f"figures: {exc}") from None
-    for path in written:
-        print(f"wrote {path}")
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
         if args.command == "list":
-            return _cmd_list()
+            return commands.cmd_list()
         if args.command == "run":
             return _cmd_run(args)
         if args.command == "report":
-            return _cmd_report(args)
+            return commands.cmd_report(args)
         if args.command == "scaling":
-            return _cmd_scaling(args)
+            return commands.cmd_scaling(args)
         if args.command == "compare":
-            return _cmd_compare(args)
+            return commands.cmd_compare(args)
         if args.command == "figures":
-            return _cmd_figures(args)
+            return commands.cmd_figures(args)
+        if args.command == "readme":
+            return commands.cmd_readme(args)
     except (UsageError, ParameterError) as exc:  # the user's input; anything else is a bug
         print(f"harness: error: {exc}", file=sys.stderr)
         return 2

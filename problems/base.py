@@ -254,21 +254,21 @@ class Problem(Parametrized):
         raise NotImplementedError
 
 
+def _draws(kind: str, n: int, k: int, rng, dtype):
+    if isinstance(rng, torch.Generator):
+        draw = torch.randn if kind == "normal" else torch.rand
+        return draw((n, k), generator=rng, device=rng.device,
+                    dtype=dtype or torch.get_default_dtype())
+    if isinstance(rng, np.random.Generator):
+        return rng.standard_normal((n, k)) if kind == "normal" else rng.random((n, k))
+    raise TypeError(f"rng must be a numpy.random.Generator or torch.Generator, got {type(rng)!r}")
+
+
 def standard_normal(n: int, d: int, rng, dtype=None):
     """Standard normal draws of shape (n, d) from a NumPy or torch generator."""
-    if isinstance(rng, torch.Generator):
-        return torch.randn((n, d), generator=rng, device=rng.device,
-                           dtype=dtype or torch.get_default_dtype())
-    if isinstance(rng, np.random.Generator):
-        return rng.standard_normal((n, d))
-    raise TypeError(f"rng must be a numpy.random.Generator or torch.Generator, got {type(rng)!r}")
+    return _draws("normal", n, d, rng, dtype)
 
 
 def uniform(n: int, k: int, rng, dtype=None):
     """Uniform draws on [0, 1) of shape (n, k) from a NumPy or torch generator."""
-    if isinstance(rng, torch.Generator):
-        return torch.rand((n, k), generator=rng, device=rng.device,
-                          dtype=dtype or torch.get_default_dtype())
-    if isinstance(rng, np.random.Generator):
-        return rng.random((n, k))
-    raise TypeError(f"rng must be a numpy.random.Generator or torch.Generator, got {type(rng)!r}")
+    return _draws("uniform", n, k, rng, dtype)

@@ -57,3 +57,15 @@ def quick_copy(quick_local, tmp_path):
     dest = tmp_path / "quick"
     shutil.copytree(quick_local, dest)
     return dest
+
+
+def run_bad_input(argv, out, capsys):
+    """Run the command line with bad input: exit status 2, one line on stderr, no record."""
+    from harness.cli import main
+
+    rc = main(argv + ["--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("harness: error: "), err
+    assert not out.exists() or not list(out.rglob("*.json"))

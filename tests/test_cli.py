@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_bad_input
 import torch
 
 import solvers
@@ -74,7 +75,8 @@ def test_report_prints_markdown_and_writes_csv(tmp_path, capsys):
     assert "| harmonic_1d" in text and "var_rel_l2" in text
     import pandas as pd
     table = pd.read_csv(out / "report.csv")
-    assert (out / "report.md").read_text().count("| harmonic_1d") == 1
+    summary, accuracy = (out / "report.md").read_text().split("## Accuracy for cost")
+    assert summary.count("| harmonic_1d") == 1 and accuracy.count("| harmonic_1d") == 1
     assert table.loc[0, "runs"] == 3 and table.loc[0, "ok"] == 3
     assert len(pd.read_csv(out / "report_runs.csv")) == 3
 
@@ -148,13 +150,8 @@ BAD = {
 
 @pytest.mark.parametrize("argv", BAD.values(), ids=BAD.keys())
 def test_bad_input_gives_one_clear_line_exit_2_and_no_record(argv, tmp_path, capsys):
-    out = tmp_path / "out"
-    rc = main(argv + ["--out", str(out)])
-    err = capsys.readouterr().err
-    assert rc == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("harness: error: "), err
-    assert not _json_files(out) and not _json_files(tmp_path)
+    run_bad_input(argv, tmp_path / "out", capsys)
+    assert not _json_files(tmp_path)
 
 
 def test_out_path_that_is_a_file_is_rejected(tmp_path, capsys):

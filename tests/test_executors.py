@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import run_bad_input
 
 from harness import dask_cluster, pool, profiles, protocol, records
 from harness.cli import main
@@ -312,13 +313,7 @@ BAD = {
 
 @pytest.mark.parametrize("argv", BAD.values(), ids=BAD.keys())
 def test_bad_execution_options_give_one_line_and_exit_2(argv, tmp_path, capsys):
-    out = tmp_path / "out"
-    rc = main(argv + ["--out", str(out)])
-    err = capsys.readouterr().err
-    assert rc == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("harness: error: "), err
-    assert not out.exists() or not list(out.rglob("*.json"))
+    run_bad_input(argv, tmp_path / "out", capsys)
 
 
 def test_plugins_register_solvers_in_fresh_processes(tmp_path):

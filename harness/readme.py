@@ -1,0 +1,165 @@
+"""README sections generated from records, so that the numbers in the README never drift from
+the records they come from.
+
+A generated section sits between two markers naming what it shows and where from::
+
+    <!-- begin generated: summary results/default -->
+    ... (written by ``python -m harness readme``) ...
+    <!-- end generated -->
+
+Kinds (the first word after ``generated:``; the rest are paths relative to the project root):
+
+``summary DIR``      the summary table of the records under DIR (mean ± std over seeds)
+``accuracy DIR``     the accuracy-for-cost table of DIR (errors at budgets, seconds to accuracies)
+``breaks DIR``       problem × solver: the headline error of each, or why it declined or failed
+``scaling FILE...``  seconds per iteration against d from scaling studies, one row per study
+``runs DIR``         one row per ok record: its solver parameters that differ between records,
+                     its errors and seconds (for ablations and seed tables)
+
+``python -m harness readme`` rewrites every section in place; ``--check`` only reports the
+sections that are out of date (exit 1), which the test suite does, so that a change of records
+without the README (or the other way round) fails.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from core.io import atomic_write_text
+
+from . import records
+from .env import PROJECT_ROOT
+from .report import accuracy_for_cost, accuracy_markdown, runs_table, summary_markdown, \
+    summary_table
+
+__all__ = ["render", "sections", "update", "KINDS"]
+
+_SECTION = re.compile(r"(<!-- begin generated: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)"
+                      r"(<!-- end generated -->)", re.S)
+#: The errors shown per problem in the "breaks" table, first present wins.
+HEADLINE = ("var_rel_l2", "com_var_err", "mean_abs_rms", "mean_rel_l2")
+#: Columns of the "runs" table.
+RUN_METRICS = ("mean_rel_l2", "mean_abs_rms", "var_rel_l2", "norm_drift", "energy_drift",
+               "com_var_err", "w1_mean", "pair_w1_mean")
+
+
+def _fmt(v) -> str:
+    if v is None or (isinstance(v, float) and not np.isfinite(v)):
+        return ""
+    return f"{v:.3g}" if isinstance(v, (int, float)) else str(v)
+
+
+def _summary(root: Path, args: list[str]) -> str:
+    return summary_markdown(summary_table(runs_table(root / args[0])))
+
+
+def _accuracy(root: Path, args: list[str]) -> str:
+    return accuracy_markdown(accuracy_for_cost(root / args[0]))
+
+
+def _breaks(root: Path, args: list[str]) -> str:
+    """Problem x solver: the headline error (d and seeds pooled as the mean over ok runs of
+    the first dimension), or the reason a solver declined or failed."""
+    cells: dict[tuple[str, str], list[str]] = {}
+    solvers_seen: list[str] = []
+    problems_seen: list[str] = []
+    for _, rec in records.iter_records(root / args[0]):
+        p, s = rec["problem"]["name"], rec["solver"]["name"]
+        d = rec["problem"]["params"].get("d")
+        if s not in solvers_seen:
+            solvers_seen.append(s)
+        if p not in problems_seen:
+            problems_seen.append(p)
+        if rec["status"] == "ok":
+            m = rec["metrics"]
+            name = next((k for k in HEADLINE if k in m), None)
+            text = f"d={d}: {name} {_fmt(m[name])}" if name else f"d={d}: ok"
+        else:
+            reason = (rec.get("reason") or "").split(";")[0]
+            text = f"d={d}: {rec['status']} ({reason[:90]})"
+        cells.setdefault((p, s), []).append(text)
+    solvers_seen.sort()
+    rows = ["| problem | " + " | ".join(solvers_seen) + " |",
+            "|---|" + "---|" * len(solvers_seen)]
+    for p in problems_seen:
+        row = [p] + ["<br>".join(sorted(set(cells.get((p, s), [])))) for s in solvers_seen]
+        rows.append("| " + " | ".join(row) + " |")
+    return "\n".join(rows)
+
+
+def _scaling(root: Path, args: list[str]) -> str:
+    studies = [(a, json.loads((root / a).read_text())) for a in args]
+    dims = sorted({r["d"] for _, s in studies for r in s["results"] if r.get("status") == "ok"})
+    rows = ["| study | threads | " + " | ".join(f"d = {d}" for d in dims) + " |",
+            "|---|---|" + "---|" * len(dims)]
+    for path, study in studies:
+        by_d = {r["d"]: r for r in study["results"] if r.get("status") == "ok"}
+        cells = [_fmt(by_d[d]["s_per_iter"]) if d in by_d else "" for d in dims]
+        rows.append(f"| `{Path(path).name}` ({study['solver']['name']}) | "
+                    f"{study.get('threads', '')} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def _runs(root: Path, args: list[str]) -> str:
+    recs = sorted((rec for _, rec in records.iter_records(root / args[0])
+                   if rec["status"] == "ok"),
+                  key=lambda r: (r["problem"]["name"], json.dumps(r["solver"]["params"],
+                                                                    sort_keys=True),
+                                 r.get("seed", 0)))
+    if not recs:
+        return "(no ok records)"
+    keys = sorted({k for r in recs for k in r["solver"]["params"]})
+    varying = [k for k in keys if len({json.dumps(r["solver"]["params"].get(k))
+                                       for r in recs}) > 1]
+    metrics = [m for m in RUN_METRICS if any(m in r["metrics"] for r in recs)]
+    frame = pd.DataFrame([
+        dict({"problem": r["problem"]["name"], "seed": r.get("seed")},
+             **{k: r["solver"]["params"].get(k) for k in varying},
+             **{m: _fmt(r["metrics"].get(m)) for m in metrics},
+             train_s=_fmt(r["timing"].get("train_s")),
+             iterations=r["timing"].get("iterations"))
+        for r in recs])
+    return frame.to_markdown(index=False)
+
+
+KINDS: dict[str, Callable[[Path, list[str]], str]] = {
+    "summary": _summary, "accuracy": _accuracy, "breaks": _breaks, "scaling": _scaling,
+    "runs": _runs,
+}
+
+
+def render(spec: str, root: Path = PROJECT_ROOT) -> str:
+    """The body of the section ``spec`` (``KIND ARG...``), ending with a newline."""
+    kind, *args = spec.split()
+    if kind not in KINDS:
+        raise ValueError(f"unknown generated section kind {kind!r}; known: {', '.join(KINDS)}")
+    return KINDS[kind](root, args).rstrip() + "\n"
+
+
+def sections(text: str) -> list[tuple[str, str]]:
+    """The (spec, body) of every generated section in ``text``."""
+    return [(m["spec"], m["body"]) for m in _SECTION.finditer(text)]
+
+
+def update(path: Path, root: Path = PROJECT_ROOT, check: bool = False) -> list[str]:
+    """Rewrite the generated sections of ``path`` (unless ``check``); return the specs of the
+    sections that were out of date."""
+    text = Path(path).read_text()
+    stale: list[str] = []
+
+    def fill(m: re.Match) -> str:
+        body = render(m["spec"], root)
+        if body != m["body"]:
+            stale.append(m["spec"])
+        return m.group(1) + body + m.group(4)
+
+    new = _SECTION.sub(fill, text)
+    if stale and not check:
+        atomic_write_text(path, new)
+    return stale
