@@ -239,6 +239,8 @@ def run_record(run: PlannedRun, *, workdir: Path | None = None,
                      budget=Budget(seconds=req.time_limit_s), workdir=workdir)
         _sync(run.device)
         timing["setup_s"] = time.perf_counter() - t0
+        if solver.resolved:
+            record["resolved"] = dict(solver.resolved)
 
         phase = enter(Phase.RUN)
         checkpoints = solver.anytime == "checkpoints" and measured

@@ -70,12 +70,17 @@ class GridHint:
         The largest wavenumber (1/length) with non-negligible amplitude on [0, T].
     e_spread : float
         The spread of occupied energies, which sets how fast relative phases turn.
+    time_scale : float or None
+        The fastest time on which the density and the velocity fields change over [0, T] (a
+        trap period, a packet's spreading time, hbar / e_spread, whichever is shortest; None:
+        hbar / e_spread).  :meth:`Problem.time_scale` gives it as a function of t.
     """
 
     lo: tuple[float, ...]
     hi: tuple[float, ...]
     k_max: float
     e_spread: float
+    time_scale: float | None = None
 
 
 @dataclass(frozen=True)
@@ -244,6 +249,14 @@ class Problem(Parametrized):
     def grid_hint(self) -> GridHint:
         """Box and scales for grids (see :class:`GridHint`)."""
         raise NotImplementedError
+
+    def time_scale(self, t: np.ndarray) -> np.ndarray:
+        """The fastest time on which the density and the velocity fields change at times ``t``
+        (an array): methods that step in time or learn a function of t resolve it.  Default:
+        the grid hint's ``time_scale``, else hbar / e_spread, at every t."""
+        hint = self.grid_hint()
+        scale = hint.time_scale if hint.time_scale else self.hbar / hint.e_spread
+        return np.full(np.shape(t), float(scale))
 
     def invariants(self) -> Invariants:
         """Exact statements about the solution that hold without a reference solution."""

@@ -128,7 +128,29 @@ class GaussianPacket(Problem):
         k_local = (self.mass / self.hbar) * (np.abs(dmean) + np.abs(dvar) / (2 * var) * K_SDS * sd)
         k_max = float(np.max(k_local + ENVELOPE_SDS / (2 * sd)))
         return GridHint(lo=(lo,) * self.d, hi=(hi,) * self.d, k_max=k_max,
-                        e_spread=self._energy_spread())
+                        e_spread=self._energy_spread(), time_scale=self._time_scale(var, dvar))
+
+    def time_scale(self, t) -> np.ndarray:
+        """The packet's own time scale at times ``t``: the shortest of the trap's period
+        2 pi / omega, the relative rates of change of the width, var / |var'| and
+        sqrt(var / |var''|), and the spreading time 2 m var / hbar of the current width (the
+        time a free packet of that width takes to change it: what makes a narrow packet fast
+        even where var' = 0)."""
+        t = np.asarray(t, dtype=float)
+        mean, var, dmean, dvar = self.moments(t)
+        scales = [2 * self.mass * var / self.hbar]
+        if self.omega > 0:
+            scales.append(np.full_like(t, 2 * math.pi / self.omega))
+        with np.errstate(divide="ignore"):
+            scales.append(np.where(np.abs(dvar) > 0, var / np.abs(dvar), np.inf))
+            # var'' from the moments' closed form: the derivative of dvar
+            h = 1e-6 * max(self.t_final, 1e-12)
+            ddvar = (self.moments(t + h)[3] - self.moments(t - h)[3]) / (2 * h)
+            scales.append(np.where(np.abs(ddvar) > 0, np.sqrt(var / np.abs(ddvar)), np.inf))
+        return np.minimum.reduce(scales)
+
+    def _time_scale(self, var: np.ndarray, dvar: np.ndarray) -> float:
+        return float(np.min(self.time_scale(np.linspace(0.0, self.t_final, 2001))))
 
     def _energy_spread(self) -> float:
         """Standard deviation of the energy over the initial phase-space (Wigner) distribution.

@@ -321,6 +321,9 @@ class Solver(abc.ABC):
         self.iteration_times: list[float] = []
         #: Per-iteration series (e.g. loss terms) stored beside the record as a side file.
         self.history: dict[str, list[float]] = {}
+        #: Values the solver derived from the problem in setup (a grid, a step, a scale), so
+        #: that the record says what actually ran (``record["resolved"]``).
+        self.resolved: dict[str, Any] = {}
 
     def spec(self) -> dict[str, Any]:
         return {"name": self.name, "params": self.params.params()}

@@ -391,3 +391,30 @@ def test_heun_evaluator_follows_an_exact_drift():
     got_var = np.array([seen[i][2] for i in range(26)])
     assert np.all(np.abs(got_mean - mean) < 4.5 * se_mean)
     assert np.all(np.abs(got_var - var) < 4.5 * se_var)
+
+
+def test_time_grid_resolves_the_problems_own_time_scale():
+    """Uniform where the dynamics is slow (the paper's packet: the default 100 steps), fine at
+    a narrow packet's fast start and growing with its spreading; evaluation at least twice as
+    fine; the resolved grid is recorded."""
+    from solvers.dsm.sampling import time_grid
+
+    assert time_grid(1.0, 100, None, 30) == [k / 100 for k in range(101)]
+    slow = DSM({"iterations": 1})
+    slow.setup(problems.get("harmonic_1d"), times=np.linspace(0, 1, 11), seed=0)
+    assert slow.resolved["steps"] == 100 and slow.resolved["time_feature"] == "linear"
+    fast = DSM({"iterations": 1})
+    singular = problems.get("singular_1d")
+    fast.setup(singular, times=np.linspace(0, 1, 11), seed=0)
+    grid = fast.train_times.numpy()
+    steps = np.diff(grid)
+    tau0 = singular.time_scale(np.array([0.0]))[0]
+    assert steps[0] == pytest.approx(tau0 / 30, rel=0.05) and steps.max() <= 0.01 + 1e-9
+    assert np.all(np.diff(steps[:40]) >= -1e-12)  # growing through the fast start
+    assert fast.resolved["time_feature"] == "log" and fast.resolved["steps"] == len(grid) - 1
+    eval_grid, index = fast._eval_grid(fast.params.eval_steps)
+    eval_steps = np.diff(eval_grid.numpy())
+    assert eval_steps[0] <= steps[0] / 2 + 1e-12 and len(index) == 11
+    capped = DSM({"iterations": 1, "max_steps": 120})
+    capped.setup(singular, times=np.linspace(0, 1, 11), seed=0)
+    assert capped.resolved["steps"] <= 120

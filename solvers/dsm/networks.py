@@ -40,12 +40,16 @@ class TwinMLP(nn.Module):
     activation : str
         One of :data:`ACTIVATIONS`.
     x_shift, x_scale, t_scale : float
-        Inputs are (x - x_shift) / x_scale and t / t_scale.
+        Inputs are (x - x_shift) / x_scale and the time feature s(t): t / t_scale, or with
+        ``t_fast`` log(1 + t / t_fast) / log(1 + t_scale / t_fast), which gives the first
+        t_fast of a fast start (a narrow packet's spreading) as much of [0, 1] as the rest.
+    t_fast : float or None
+        The time scale of a fast start (None: the linear feature).
     out_scale : float
         The networks' raw outputs are multiplied by this (a typical velocity).
     initial : callable or None
         ``initial(xu, xv) -> (u0, v0)``: when given, the initial condition is built in,
-        u = u0(x) + (t / t_scale) * NN_u(x, t) and likewise v, so it holds exactly at t = 0.
+        u = u0(x) + s(t) * NN_u(x, t) and likewise v, so it holds exactly at t = 0.
     generator : torch.Generator or None
         Draws the initial weights (the run's own stream, not torch's global one).
     """
@@ -53,6 +57,7 @@ class TwinMLP(nn.Module):
     def __init__(self, d: int, width: int, depth: int, activation: str = "tanh",
                  x_shift: float = 0.0, x_scale: float = 1.0, t_scale: float = 1.0,
                  out_scale: float = 1.0, initial=None, dtype=torch.float32,
+                 t_fast: float | None = None,
                  generator: torch.Generator | None = None):
         super().__init__()
         if activation not in ACTIVATIONS:
@@ -60,6 +65,8 @@ class TwinMLP(nn.Module):
         self.d, self.width, self.depth = d, width, depth
         self.act = ACTIVATIONS[activation]
         self.x_shift, self.x_scale, self.t_scale = float(x_shift), float(x_scale), float(t_scale)
+        self.t_fast = float(t_fast) if t_fast else None
+        self._log_norm = math.log1p(self.t_scale / self.t_fast) if self.t_fast else 1.0
         self.out_scale = float(out_scale)
         self.initial = initial
         sizes = [d + 1] + [width] * depth + [d]
@@ -81,7 +88,7 @@ class TwinMLP(nn.Module):
         single = xu.dim() == 1
         if single:
             xu, xv, t = xu[None], xv[None], t[None]
-        t_in = (t / self.t_scale)[:, None]
+        t_in = self.time_feature(t)[:, None]
         z = torch.stack([torch.cat([(xu - self.x_shift) / self.x_scale, t_in], -1),
                          torch.cat([(xv - self.x_shift) / self.x_scale, t_in], -1)])
         n_layers = len(self.weights)
@@ -96,6 +103,12 @@ class TwinMLP(nn.Module):
         if single:
             return u[0], v[0]
         return u, v
+
+    def time_feature(self, t: torch.Tensor) -> torch.Tensor:
+        """s(t) in [0, 1] (see the class docstring)."""
+        if self.t_fast is None:
+            return t / self.t_scale
+        return torch.log1p(t / self.t_fast) / self._log_norm
 
     @torch.no_grad()
     def drift(self, x: torch.Tensor, t: torch.Tensor, nu: float) -> tuple[torch.Tensor, torch.Tensor]:

@@ -15,7 +15,7 @@ from typing import Callable
 
 import torch
 
-__all__ = ["simulate", "select_points", "heun", "SCHEMES"]
+__all__ = ["simulate", "select_points", "heun", "time_grid", "SCHEMES"]
 
 #: drift(x, t) -> (n, d): the drift of the diffusion at points x (n, d) and time t (float).
 Drift = Callable[[torch.Tensor, float], torch.Tensor]
@@ -23,6 +23,28 @@ Drift = Callable[[torch.Tensor, float], torch.Tensor]
 #: ``grid``: every simulated point at the grid times; ``random``: M points per trajectory at
 #: random steps, each advanced by a random fraction of its step (jittered times).
 SCHEMES = ("grid", "random")
+
+
+def time_grid(t_final: float, steps: int, time_scale: float | None, per_scale: int,
+              local=None) -> list[float]:
+    """Times 0 = t_0 < ... < t_N = T whose steps resolve the dynamics' own time scale.
+
+    The step at time t is min(T / ``steps``, tau(t) / ``per_scale``) with tau(t) the local time
+    scale ``local(t)`` (default: the constant ``time_scale``): uniform where the dynamics is
+    slow, ``per_scale`` steps per time scale where it is fast (a narrow packet's spreading start,
+    a fast squeeze).  ``per_scale = 0`` or no time scale: the uniform grid of ``steps`` steps.
+    """
+    uniform = t_final / steps
+    if not per_scale or time_scale is None or time_scale / per_scale >= uniform:
+        return [t_final * k / steps for k in range(steps + 1)]
+    tau = local or (lambda t: time_scale)
+    times = [0.0]
+    while times[-1] < t_final:
+        t = times[-1]
+        times.append(t + min(uniform, tau(t) / per_scale))
+    # the last step ends at T: stretch the steps slightly rather than leave a sliver
+    scale = t_final / times[-1]
+    return [t * scale for t in times]
 
 
 @torch.no_grad()

@@ -16,7 +16,7 @@ from ..base import Budget, Clock, Observables, Solver
 from . import checkpoint
 from .equations import DERIVATIVES, DIVERGENCES, EQUATIONS, residuals
 from .networks import ACTIVATIONS, TwinMLP
-from .sampling import SCHEMES, heun, select_points, simulate
+from .sampling import SCHEMES, heun, select_points, simulate, time_grid
 
 __all__ = ["DSM"]
 
@@ -65,7 +65,17 @@ class DSM(Solver):
         # trajectories and training points
         nu: float = param(1.0, "diffusion nu of the training process (0: deterministic flow)",
                           lo=0.0, hi=100.0)
-        steps: int = param(100, "Euler–Maruyama steps N over [0, T]", lo=1, hi=100000)
+        steps: int = param(100, "Euler–Maruyama steps over [0, T] where the dynamics is slow "
+                                "(the step is at most T / steps)", lo=1, hi=100000)
+        steps_per_scale: int = param(30, "steps per time scale of the problem's own dynamics "
+                                         "(Problem.time_scale), where that is faster: a finer, "
+                                         "non-uniform grid (0: the uniform grid)", lo=0)
+        max_steps: int = param(2000, "at most this many steps (a coarser grid, recorded, "
+                                     "beyond it)", lo=1)
+        time_feature: str = param("auto", "the networks' time input: linear t/T; log: "
+                                          "log(1 + t/tau0) stretching a fast start of time scale "
+                                          "tau0; auto: log where tau0 < T / 20",
+                                  choices=("auto", "linear", "log"))
         batch: int = param(100, "trajectories B per simulation", lo=1, hi=10**7)
         sampling: str = param("random", "grid: all N+1 points; random: M jittered points each",
                               choices=SCHEMES)
@@ -96,7 +106,9 @@ class DSM(Solver):
         keep_coords: int = param(2, "coordinates whose samples are kept in the observables",
                                  lo=1)
         anytime_samples: int = param(4000, "trajectories of the cheap evaluation at each anytime "
-                                           "checkpoint (same steps as eval_steps)", lo=2)
+                                           "checkpoint", lo=2)
+        anytime_steps: int = param(100, "stochastic Heun steps of the cheap evaluation (at least "
+                                        "one per record interval)", lo=1, hi=100000)
         # numerics
         dtype: str = param("float32", "floating-point precision", choices=("float32", "float64"))
         device: str = param("auto", "auto (the harness's choice), cpu or cuda",
@@ -106,6 +118,9 @@ class DSM(Solver):
             if self.sampling == "random" and self.points > self.steps:
                 raise ParameterError(f"solver dsm: points={self.points} exceeds steps={self.steps}"
                                      " (M distinct steps per trajectory)")
+            if self.max_steps < self.steps:
+                raise ParameterError(f"solver dsm: max_steps={self.max_steps} is below "
+                                     f"steps={self.steps}")
             if self.divergence == "hutchinson" and (self.derivatives != "func"
                                                     or self.equations != "divergence"):
                 raise ParameterError("solver dsm: divergence=hutchinson needs derivatives=func "
@@ -140,18 +155,41 @@ class DSM(Solver):
         initial = None
         if p.initial_condition == "built_in":
             initial = lambda xu, xv: (problem.u0(xu), problem.v0(xv))  # noqa: E731
+        grid, tau0 = self._time_grid(problem)
+        t_fast = None
+        if p.time_feature == "log" or (p.time_feature == "auto"
+                                       and tau0 < problem.t_final / 20):
+            t_fast = tau0
         self.net = TwinMLP(
             problem.d, p.width, p.depth, p.activation,
             x_shift=float(centre.mean()), x_scale=float(half.mean()) / 3.0,
             t_scale=problem.t_final, out_scale=self._velocity_scale(problem),
-            initial=initial, dtype=self.dtype, generator=init).to(self.device)
+            initial=initial, dtype=self.dtype, generator=init, t_fast=t_fast).to(self.device)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=p.lr)
-        self.train_times = torch.linspace(0.0, problem.t_final, p.steps + 1, dtype=self.dtype,
-                                          device=self.device)
+        self.train_times = torch.tensor(grid, dtype=self.dtype, device=self.device)
+        self.resolved = {"steps": len(grid) - 1, "min_dt": float(np.min(np.diff(grid))),
+                         "time_scale_0": tau0, "time_feature": "log" if t_fast else "linear",
+                         "divergence": self.divergence, "velocity_scale": self.net.out_scale}
         self.prior_train_s = 0.0  # training seconds before a resume
         self.history = {"loss": [], "loss_u": [], "loss_v": [], "loss_0": [], "lr": []}
         if p.resume:
             self._load_checkpoint()
+
+    def _time_grid(self, problem) -> tuple[list[float], float]:
+        """The training grid resolving the problem's time scale (see :func:`time_grid`), with
+        at most ``max_steps`` steps, and the time scale at t = 0."""
+        p = self.params
+        probe = np.linspace(0.0, problem.t_final, 4001)
+        scales = problem.time_scale(probe)
+        tau = float(np.min(scales))
+        per = p.steps_per_scale
+        grid = time_grid(problem.t_final, p.steps, tau if per else None, per,
+                         local=lambda t: float(np.interp(t, probe, scales)))
+        while len(grid) - 1 > p.max_steps and per > 1:  # coarser, within the cap
+            per = max(1, int(per * p.max_steps / (len(grid) - 1)))
+            grid = time_grid(problem.t_final, p.steps, tau, per,
+                             local=lambda t: float(np.interp(t, probe, scales)))
+        return grid, float(scales[0])
 
     def _velocity_scale(self, problem) -> float:
         """A typical speed: sqrt(2 E / (m d)) with E the initial energy (Monte Carlo)."""
@@ -323,16 +361,24 @@ class DSM(Solver):
         self.prior_train_s = float(state.get("train_s", 0.0))
 
     # --- evaluation -------------------------------------------------------------------------
-    def _eval_grid(self) -> tuple[torch.Tensor, list[int]]:
-        """A time grid containing every record time, with >= eval_steps steps in all."""
+    def _eval_grid(self, steps: int) -> tuple[torch.Tensor, list[int]]:
+        """A time grid containing every record time, with >= eval_steps steps in all, and at
+        least two steps per training step where the training grid is finer (a fast start)."""
         times = self.times
-        per = max(1, math.ceil(self.params.eval_steps / max(len(times) - 1, 1)))
+        per = max(1, math.ceil(steps / max(len(times) - 1, 1)))
+        train = self.train_times.cpu().numpy()
         pieces, index = [np.array([times[0]])], [0]
         for a, b in zip(times[:-1], times[1:]):
-            k = per if b > a else 0
-            if k:
-                pieces.append(np.linspace(a, b, k + 1)[1:])
-            index.append(index[-1] + k)
+            inside = train[(train > a) & (train < b)]
+            if b <= a:
+                nodes = np.array([])
+            elif inside.size:  # the training nodes, each step halved, and >= per steps
+                nodes = np.union1d(inside, np.linspace(a, b, per + 1))
+                nodes = np.union1d(nodes, 0.5 * (nodes[1:] + nodes[:-1]))[1:]
+            else:
+                nodes = np.linspace(a, b, per + 1)[1:]
+            pieces.append(nodes)
+            index.append(index[-1] + len(nodes))
         grid = np.concatenate(pieces)
         return torch.tensor(grid, dtype=self.dtype, device=self.device), index
 
@@ -342,18 +388,19 @@ class DSM(Solver):
     def anytime_evaluate(self) -> Observables:
         # the same fresh trajectories at every checkpoint (common random numbers), so that the
         # curve shows the training, not the sampling noise
-        return self._observe(self.params.anytime_samples, self.seed + 104729)
+        return self._observe(self.params.anytime_samples, self.seed + 104729,
+                             self.params.anytime_steps)
 
     def anytime_settings(self) -> dict:
-        return {"samples": self.params.anytime_samples, "eval_steps": self.params.eval_steps,
+        return {"samples": self.params.anytime_samples, "eval_steps": self.params.anytime_steps,
                 "integrator": "heun", "nu": self.params.eval_nu}
 
     @torch.no_grad()
-    def _observe(self, S: int, seed: int) -> Observables:
+    def _observe(self, S: int, seed: int, steps: int | None = None) -> Observables:
         """Observables from ``S`` fresh trajectories of the learned diffusion (stochastic Heun
         on a grid containing the record times), simulated in chunks of ``eval_chunk``."""
         p, prob = self.params, self.problem
-        grid, index = self._eval_grid()
+        grid, index = self._eval_grid(steps or p.eval_steps)
         at_record = {i: j for j, i in enumerate(index)}
         T, d = len(self.times), prob.d
         k = min(p.keep_coords, d)
