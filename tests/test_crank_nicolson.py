@@ -6,7 +6,8 @@ import pytest
 import problems
 import solvers
 from harness.metrics import rel_l2
-from problems.propagator import GridSettings, plan_grid, propagate
+from problems.grid import GridSettings, plan_grid, propagate
+from solvers.base import FreeClock
 
 TIMES = np.linspace(0.0, 1.0, 51)
 
@@ -15,7 +16,7 @@ def _solve(problem, times=TIMES, **params):
     solver = solvers.get("crank_nicolson", **params)
     assert solver.skip(problem) is None
     solver.setup(problem, times=times * problem.t_final)
-    solver.run()
+    solver.run(FreeClock())
     return solver.evaluate()
 
 
@@ -132,7 +133,7 @@ def test_time_limit_stops_the_solve():
     p = problems.get("harmonic_nd", d=2)
     cn.setup(p, times=TIMES, budget=solvers.Budget(seconds=1e-3))
     with pytest.raises(TimeoutError, match="time limit"):
-        cn.run()
+        cn.run(FreeClock())
 
 
 def test_rejects_bad_time_grids():
