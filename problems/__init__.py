@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from .base import GridHint, Invariants, Problem, Reference
 from .bosons import Bosons
+from .double_well import DoubleWell
 from .packet import GaussianPacket, Harmonic1D, Harmonic1DMoving, HarmonicND, Singular1D
 from core import ParameterError, ParamSpec, PluginError, Registry
 
 __all__ = ["get", "names", "problem_class", "register", "Problem", "Reference", "GridHint",
-           "Invariants", "ParameterError", "ParamSpec", "PluginError", "GaussianPacket", "Bosons"]
+           "Invariants", "ParameterError", "ParamSpec", "PluginError", "GaussianPacket", "Bosons",
+           "DoubleWell"]
 
-_CLASSES: tuple[type[Problem], ...] = (Harmonic1D, Harmonic1DMoving, HarmonicND, Singular1D, Bosons)
+_CLASSES: tuple[type[Problem], ...] = (Harmonic1D, Harmonic1DMoving, HarmonicND, Singular1D, Bosons,
+                                       DoubleWell)
 _REGISTRY = Registry("problem", _CLASSES, lambda cls, params: cls.from_params(params), base=Problem)
 REGISTRY: dict[str, type[Problem]] = _REGISTRY.classes
 names = _REGISTRY.names

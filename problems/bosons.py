@@ -31,10 +31,15 @@ GRID_MAX_D = 4
 #: A grid reference whose estimated memory exceeds this declines to the invariants (bytes): the
 #: fixed-g cloud at d = 4 spreads so far that its grid would need ~30 GB.
 REFERENCE_MEMORY_LIMIT = 8 * 2**30
-#: Settings of the Crank–Nicolson check of the split-operator reference, per d: the defaults of
-#: :data:`problems.grid.reference.DEFAULT_SETTINGS` up to d = 3; at d = 4 a coarser grid and step,
-#: so that the check fits in memory and time (its differences are then mostly its own error).
-CHECK_SETTINGS = {4: {"points_per_wavelength": 2.5, "phase_step": 0.02}}
+#: Overrides of :data:`problems.grid.reference.DEFAULT_SETTINGS` per d.  The split-operator
+#: reference at d = 4 takes 2.2 points per wavelength (at d = 3 that is within 1.2e-12 in var of
+#: a grid twice as fine; 3.0 would be 35M points and ~20 minutes).  Crank–Nicolson's check takes
+#: 3.5 points per wavelength at d = 3 (1.2-1.6M points: 30 s to 4 min) and at d = 4 a coarse
+#: grid and step, so that it fits in memory and time: its differences are then mostly its own
+#: error.
+SETTINGS = {4: {"points_per_wavelength": 2.2}}
+CHECK_SETTINGS = {3: {"points_per_wavelength": 3.5, "phase_step": 0.008},
+                  4: {"points_per_wavelength": 2.5, "phase_step": 0.02}}
 #: Tail allowance, in ground-state standard deviations, beyond the classical turning point.
 TAIL_SDS = 6.0
 #: k_max adds the ground state's spectral width out to this many of its standard deviations.
@@ -175,7 +180,8 @@ class Bosons(Problem):
     def reference(self) -> Reference:
         """The cached grid reference where a grid fits (d <= 4), else the invariants only."""
         if self.d <= GRID_MAX_D:
-            ref = GridReference(self, check_settings=CHECK_SETTINGS.get(self.d))
+            ref = GridReference(self, settings=SETTINGS.get(self.d),
+                                check_settings=CHECK_SETTINGS.get(self.d))
             if ref.memory_bytes() <= REFERENCE_MEMORY_LIMIT:
                 return ref
         return Reference(self, self.invariants())

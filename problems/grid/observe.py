@@ -26,8 +26,9 @@ from .settings import WALL_BAND
 
 __all__ = ["GridSolution", "Observer", "grid_values", "cdf_from_density", "SLAB_POINTS"]
 
-#: Points per slab when the grid is walked in pieces (16 MB of complex numbers).
-SLAB_POINTS = 2**20
+#: Points per slab when the grid is walked in pieces (4 MB of complex numbers; a slab of the
+#: bosons potential at d = 4 makes ~500 bytes of temporaries per point).
+SLAB_POINTS = 2**18
 
 
 def _slabs(n0: int, rest: int):

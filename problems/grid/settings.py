@@ -11,8 +11,8 @@ occupied energies by ``phase_step`` radians).  They differ in what a point means
   (hi - lo) / n, point i at lo + i h.  The FFT sees wavenumbers up to the Nyquist pi / h.
 
 Memory estimates are fitted to peaks measured in fresh processes (``VmHWM`` after resetting it;
-the script is ``tests/grid_memory_probe.py``), as bytes per grid point plus a fixed allowance, and
-checked not to fall below measured peaks by a slow test.
+the script is ``tests/grid_memory_probe.py``), as bytes per grid point plus fixed allowances, and
+checked not to fall below measured peaks by a slow test (``tests/test_grid_memory.py``).
 """
 
 from __future__ import annotations
@@ -45,18 +45,30 @@ MAX_STEP_FRACTION = 0.02
 #: The outer fraction of the box on each side whose probability is reported as "wall mass".
 WALL_BAND = 0.05
 
-# --- memory models (bytes = per_point * n^d + fixed), fitted by tests/grid_memory_probe.py ------
-#: Crank–Nicolson with BiCGSTAB: psi, the previous step, the extrapolated guess, BiCGSTAB's ten
-#: work vectors and the matrix-free operator's buffers (all complex), the potential (real).
-#: Measured 265-300 B/pt at d = 2, 3 (see the module docstring); rounded up.
-CN_BICGSTAB_BYTES_PER_POINT = 330
-#: Crank–Nicolson with a direct factorisation: the vectors, plus the banded bound on the LU fill.
+# --- memory models (bytes = per_point * n^d + allowances), fitted to peaks that
+# tests/grid_memory_probe.py measured in fresh processes (VmHWM after resetting it), 2 CPU cores:
+#   Crank–Nicolson, BiCGSTAB, order 8: 201-209 B/pt over 3-6 steps (d=2 n=1024, d=3 n=97..257,
+#   d=4 n=33), 240-249 B/pt over 20-30 steps with 11 observations (d=2 n=1024, d=3 n=129, 201)
+#   (the growth is the allocator's: freed BiCGSTAB vectors are not all returned at once).
+#   split-operator: order 2 static 84-105 B/pt, order 4 static 113-129 B/pt, time-dependent
+#   order 2 / 4 81-97 / 98-113 B/pt (d=2 n=1024, d=3 n=128, d=4 n=48), 129 B/pt at order 4
+#   over 20 steps (d=3 n=128).
+#: Crank–Nicolson with BiCGSTAB: psi, the previous step, the extrapolated guess, BiCGSTAB's work
+#: vectors and the matrix-free operator's buffers (complex), the potential (real).
+CN_BICGSTAB_BYTES_PER_POINT = 280
+#: Crank–Nicolson with a direct factorisation: the vectors (the banded bound on the LU fill is
+#: added separately; measured 1390 B/pt against an estimate of 4360 B/pt at d=1, n=20000).
 CN_SPLU_BYTES_PER_POINT = 120
-#: Split-operator: psi, the kinetic energies, one drift phase per distinct sub-step and one
-#: kick per distinct weight (complex), the potential (real); see :func:`_split_arrays`.
-SPLIT_FIXED_BYTES_PER_POINT = 40
-#: Fixed allowance for Python objects, FFT plans and the observables (bytes).
+#: Split-operator: psi and the FFT working in place, the energy's transformed copy (complex),
+#: the potential (real) and slack for transients ...
+SPLIT_BASE_BYTES_PER_POINT = 56
+#: ... plus one complex array per drift phase and per kick (see :func:`_split_arrays`).
+SPLIT_ARRAY_BYTES = 16
+#: Fixed allowance for Python objects, FFT plans and the observables (bytes) ...
 FIXED_BYTES = 64 * 2**20
+#: ... and for the temporaries of one slab of a function evaluated on the grid, per slab point
+#: and per d^2 (a pair potential makes (d, d) arrays per point).
+SLAB_BYTES_PER_D2 = 40
 
 
 def _box(problem, box_scale: float) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -208,26 +220,30 @@ def plan_split_grid(problem, *, points_per_wavelength: float, phase_step: float,
                          order=order, workers=int(workers))
 
 
-def _split_arrays(settings: SplitSettings, static: bool) -> float:
-    """Complex arrays of N points the split-operator engine holds besides psi."""
-    drifts = 1 if settings.order == 2 else 2  # distinct sub-step sizes
-    kicks = (2 if settings.order == 2 else 3) if static else 1  # distinct kick weights
+def _split_arrays(settings: SplitSettings, static: bool) -> int:
+    """Complex arrays of N points the split-operator engine holds besides psi: one drift phase
+    per distinct sub-step size, one kick per distinct weight (static V), or the kick's two
+    transients (V changing in time)."""
+    drifts = 1 if settings.order == 2 else 2
+    kicks = (2 if settings.order == 2 else 3) if static else 2
     return drifts + kicks
 
 
 def grid_memory_bytes(settings: GridSettings | SplitSettings, static_potential: bool = True) -> int:
-    """An estimate, calibrated against measured peaks, of the memory one propagation needs
-    beyond the interpreter's own (bytes)."""
+    """An estimate, calibrated against measured peaks (see the constants above), of the memory
+    one propagation adds to the interpreter's own (bytes)."""
+    from .observe import SLAB_POINTS
+
     N = settings.n ** settings.d
+    fixed = FIXED_BYTES + SLAB_POINTS * SLAB_BYTES_PER_D2 * settings.d ** 2
     if isinstance(settings, SplitSettings):
-        # psi and the FFT working in place, the kinetic energies and the potential (real), the
-        # energy's transformed copy (complex), the phase arrays (complex)
-        per = SPLIT_FIXED_BYTES_PER_POINT + 16 * _split_arrays(settings, static_potential)
-        return int(per * N + FIXED_BYTES)
+        per = SPLIT_BASE_BYTES_PER_POINT + SPLIT_ARRAY_BYTES * _split_arrays(settings,
+                                                                             static_potential)
+        return int(per * N + fixed)
     if settings.solver_kind() == "splu":
         half_width = len(STENCILS[settings.order]) - 1
         n, d = settings.n, settings.d
         # banded bound on the factors' fill, plus the matrices themselves (complex + index)
         fill = 2 * N * half_width * n ** (d - 1) + 4 * N * (2 * half_width * d + 1)
-        return int(CN_SPLU_BYTES_PER_POINT * N + 20 * fill + FIXED_BYTES)
-    return int(CN_BICGSTAB_BYTES_PER_POINT * N + FIXED_BYTES)
+        return int(CN_SPLU_BYTES_PER_POINT * N + 20 * fill + fixed)
+    return int(CN_BICGSTAB_BYTES_PER_POINT * N + fixed)
