@@ -34,12 +34,14 @@ REFERENCE_MEMORY_LIMIT = 8 * 2**30
 #: Overrides of :data:`problems.grid.reference.DEFAULT_SETTINGS` per d.  The split-operator
 #: reference at d = 4 takes 2.2 points per wavelength (at d = 3 that is within 1.2e-12 in var of
 #: a grid twice as fine; 3.0 would be 35M points and ~20 minutes).  Crank–Nicolson's check takes
-#: 3.5 points per wavelength at d = 3 (1.2-1.6M points: 30 s to 4 min) and at d = 4 a coarse
-#: grid and step, so that it fits in memory and time: its differences are then mostly its own
-#: error.
+#: 3.5 points per wavelength at d = 3 (0.5-1.2M points: 30 s to 2 min) and at d = 4 a coarse
+#: grid and step in a box 0.8 times the hint's (|psi|^2 there is ~1e-16; at d = 3 the smaller
+#: box changes the check's differences by < 5 % and leaves 4e-9 in its walls), so that it fits
+#: in memory and time: 52^4 points (the full box at 65^4 took 35 minutes on two busy cores).
+#: Its differences are then mostly its own error (2.6e-4 in variance at d = 3 on these settings).
 SETTINGS = {4: {"points_per_wavelength": 2.2}}
 CHECK_SETTINGS = {3: {"points_per_wavelength": 3.5, "phase_step": 0.008},
-                  4: {"points_per_wavelength": 2.5, "phase_step": 0.02}}
+                  4: {"points_per_wavelength": 2.5, "phase_step": 0.02, "box_scale": 0.8}}
 #: Tail allowance, in ground-state standard deviations, beyond the classical turning point.
 TAIL_SDS = 6.0
 #: k_max adds the ground state's spectral width out to this many of its standard deviations.
