@@ -5,8 +5,8 @@ psi0 = the ground state of the trap without interaction: |psi0|^2 = N(0, hbar/(2
 
 No closed form exists; for d <= 4 (where the grid fits) the reference is a converged
 split-operator solution, checked against Crank–Nicolson and cached on disk
-(:class:`~problems.grid.reference.GridReference`).  For every d the interaction depends only on differences, so the centre of mass
-(1/d) sum_i x_i is a free oscillator of mass d m started in its ground state: every <x_i> = 0 and
+(:class:`~problems.grid.reference.GridReference`).  For every d the interaction depends only on
+differences, so the centre of mass (1/d) sum_i x_i is a free oscillator of mass d m started in its ground state: every <x_i> = 0 and
 Var((1/d) sum_i x_i) = hbar / (2 d m omega) for all t.  The energy is conserved, and at t = 0 it is
 exactly d hbar omega / 2 + C(d, 2) g / (2 sqrt(2 pi s2)) / sqrt(1 + 2 sigma0^2 / s2).
 """
@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
 
 from .base import GridHint, Invariants, Problem, Reference, dim_param, standard_normal, xp_of
 from core import param

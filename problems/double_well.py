@@ -25,7 +25,7 @@ import numpy as np
 from numpy.polynomial.hermite_e import hermegauss
 
 from core import param
-from .base import GridHint, Invariants, Problem, Reference, standard_normal, xp_of
+from .base import GridHint, Invariants, Problem, standard_normal
 from .grid.reference import GridReference
 
 __all__ = ["DoubleWell", "DoubleWellReference"]
