@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .base import GridHint, Invariants, Problem, Reference
 from .bosons import Bosons
+from .double_well import DoubleWell
 from .driven import HarmonicDriven
 from .packet import GaussianPacket, Harmonic1D, Harmonic1DMoving, HarmonicND, Singular1D
 from .superposition import Superposition
@@ -17,10 +18,10 @@ from core import ParameterError, ParamSpec, PluginError, Registry
 
 __all__ = ["get", "names", "problem_class", "register", "Problem", "Reference", "GridHint",
            "Invariants", "ParameterError", "ParamSpec", "PluginError", "GaussianPacket", "Bosons",
-           "Superposition", "HarmonicDriven"]
+           "Superposition", "HarmonicDriven", "DoubleWell"]
 
 _CLASSES: tuple[type[Problem], ...] = (Harmonic1D, Harmonic1DMoving, HarmonicND, Singular1D, Bosons,
-                                       Superposition, HarmonicDriven)
+                                       Superposition, HarmonicDriven, DoubleWell)
 _REGISTRY = Registry("problem", _CLASSES, lambda cls, params: cls.from_params(params), base=Problem)
 REGISTRY: dict[str, type[Problem]] = _REGISTRY.classes
 names = _REGISTRY.names

@@ -3,9 +3,10 @@
 V(x) = sum_i 1/2 m omega^2 x_i^2 + g / (2 sqrt(2 pi s2)) sum_{i<j} exp(-(x_i - x_j)^2 / (2 s2)),
 psi0 = the ground state of the trap without interaction: |psi0|^2 = N(0, hbar/(2 m omega) I).
 
-No closed form exists; for d <= 3 the reference is a converged Crank–Nicolson solution cached on
-disk.  For every d the interaction depends only on differences, so the centre of mass
-(1/d) sum_i x_i is a free oscillator of mass d m started in its ground state: every <x_i> = 0 and
+No closed form exists; for d <= 4 (where the grid fits) the reference is a converged
+split-operator solution, checked against Crank–Nicolson and cached on disk
+(:class:`~problems.grid.reference.GridReference`).  For every d the interaction depends only on
+differences, so the centre of mass (1/d) sum_i x_i is a free oscillator of mass d m started in its ground state: every <x_i> = 0 and
 Var((1/d) sum_i x_i) = hbar / (2 d m omega) for all t.  The energy is conserved, and at t = 0 it is
 exactly d hbar omega / 2 + C(d, 2) g / (2 sqrt(2 pi s2)) / sqrt(1 + 2 sigma0^2 / s2).
 """
@@ -13,27 +14,33 @@ exactly d hbar omega / 2 + C(d, 2) g / (2 sqrt(2 pi s2)) / sqrt(1 + 2 sigma0^2 /
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
-from scipy.integrate import trapezoid
 
-from . import cache
 from .base import GridHint, Invariants, Problem, Reference, dim_param, standard_normal, xp_of
 from core import param
-from .propagator import ENGINE_VERSION, GridSolution, grid_memory_bytes, plan_grid, propagate
+from .grid.reference import GridReference
 
-__all__ = ["Bosons", "BosonReference"]
+__all__ = ["Bosons"]
 
-#: Grid references are computed up to this dimension; beyond it only invariants hold.
-GRID_MAX_D = 3
-#: Settings of the reference grid (finer than the crank_nicolson solver's defaults) ...
-REFERENCE_GRID = {"points_per_wavelength": 4.0, "phase_step": 0.006, "order": 8, "rtol": 1e-10}
-#: ... and the coarser grid of its convergence check: 3/4 of the points per wavelength and twice
-#: the step.  The differences between the two are stored with the reference.
-CHECK_GRID = {"points_per_wavelength": 3.0, "phase_step": 0.012, "order": 8, "rtol": 1e-10}
+#: Grid references are computed up to this dimension (if they fit, see below); beyond it only
+#: invariants hold.
+GRID_MAX_D = 4
+#: A grid reference whose estimated memory exceeds this declines to the invariants (bytes): the
+#: fixed-g cloud at d = 4 spreads so far that its grid would need ~30 GB.
+REFERENCE_MEMORY_LIMIT = 8 * 2**30
+#: Overrides of :data:`problems.grid.reference.DEFAULT_SETTINGS` per d.  The split-operator
+#: reference at d = 4 takes 2.2 points per wavelength (at d = 3 that is within 1.2e-12 in var of
+#: a grid twice as fine; 3.0 would be 35M points and ~20 minutes).  Crank–Nicolson's check takes
+#: 3.5 points per wavelength at d = 3 (0.5-1.2M points: 30 s to 2 min) and at d = 4 a coarse
+#: grid and step in a box 0.8 times the hint's (|psi|^2 there is ~1e-16; at d = 3 the smaller
+#: box changes the check's differences by < 5 % and leaves 4e-9 in its walls), so that it fits
+#: in memory and time: 52^4 points (the full box at 65^4 took 35 minutes on two busy cores).
+#: Its differences are then mostly its own error (2.6e-4 in variance at d = 3 on these settings).
+SETTINGS = {4: {"points_per_wavelength": 2.2}}
+CHECK_SETTINGS = {3: {"points_per_wavelength": 3.5, "phase_step": 0.008},
+                  4: {"points_per_wavelength": 2.5, "phase_step": 0.02, "box_scale": 0.8}}
 #: Tail allowance, in ground-state standard deviations, beyond the classical turning point.
 TAIL_SDS = 6.0
 #: k_max adds the ground state's spectral width out to this many of its standard deviations.
@@ -63,7 +70,7 @@ class Bosons(Problem):
     """
 
     name = "bosons"
-    description = "d interacting 1-D bosons in a trap (grid reference for d<=3, invariants for all d)"
+    description = "d interacting 1-D bosons in a trap (grid reference for d<=4, invariants for all d)"
 
     d: int = dim_param(2)
     hbar: float = param(0.1, "reduced Planck constant", lo=0.0, lo_open=True)
@@ -171,99 +178,23 @@ class Bosons(Problem):
         return Invariants(zero_mean=True, com_var=self.hbar / (2 * self.d * self.mass * self.omega),
                           energy=self.exact_energy())
 
-    def reference(self) -> "BosonReference":
-        return BosonReference(self)
+    def reference(self) -> Reference:
+        """The cached grid reference where a grid fits (d <= 4), else the invariants only;
+        either way with exact paths of the centre of mass."""
+        if self.d <= GRID_MAX_D:
+            ref = BosonGridReference(self, settings=SETTINGS.get(self.d),
+                                     check_settings=CHECK_SETTINGS.get(self.d))
+            if ref.memory_bytes() <= REFERENCE_MEMORY_LIMIT:
+                return ref
+        return BosonInvariants(self, self.invariants())
 
 
-def convergence_check(fine: GridSolution, coarse: GridSolution) -> dict[str, float]:
-    """How far a coarser grid's solution is from the reference's, in the metrics' own terms.
+class _CentreOfMassPaths:
+    """Exact paths of the centre of mass, which every bosons reference has (see
+    :meth:`sample_com_paths`)."""
 
-    Relative L2 over time of the variances (averaged over coordinates), the worst absolute
-    difference of the means, the worst relative difference of Var((1/d) sum x_i), and the worst
-    W1 distance over time between the first coordinate's marginals and between the pair-distance
-    laws (integrals of |F_fine - F_coarse| on a common fine grid).
-    """
-    var = float(np.mean(np.linalg.norm(coarse.var - fine.var, axis=0)
-                        / np.linalg.norm(fine.var, axis=0)))
-    lo = min(fine.marginal_x[0][0], coarse.marginal_x[0][0])
-    hi = max(fine.marginal_x[0][-1], coarse.marginal_x[0][-1])
-    x = np.linspace(lo, hi, 4001)
-    w1 = trapezoid(np.abs(fine.marginal_cdf(0, x) - coarse.marginal_cdf(0, x)), x, axis=1)
-    out = {
-        "var_rel_l2": var,
-        "mean_abs_max": float(np.max(np.abs(coarse.mean - fine.mean))),
-        "com_var_rel_max": float(np.max(np.abs(coarse.com_var - fine.com_var) / fine.com_var)),
-        "marginal_w1_max": float(np.max(w1)),
-    }
-    if fine.pair_x.size and coarse.pair_x.size:
-        z = np.linspace(min(fine.pair_x[0], coarse.pair_x[0]),
-                        max(fine.pair_x[-1], coarse.pair_x[-1]), 4001)
-        pw1 = trapezoid(np.abs(fine.pair_cdf(z) - coarse.pair_cdf(z)), z, axis=1)
-        out["pair_w1_max"] = float(np.max(pw1))
-    return out
-
-
-class BosonReference(Reference):
-    """Invariants for any d; for d <= 3 also a cached, converged Crank–Nicolson solution.
-
-    The grid solution is computed on first use for the requested times and stored in the
-    reference cache (see :mod:`problems.cache`); later uses with the same problem, grid settings
-    and times load it.  :attr:`last` tells whether the last lookup was a cache hit.
-    """
-
-    def __init__(self, problem: Bosons, grid: dict[str, float] | None = None,
-                 check: dict[str, float] | None = None, progress: bool | None = None):
-        super().__init__(problem, problem.invariants())
-        self.grid_options = dict(REFERENCE_GRID, **(grid or {}))
-        self.check_options = dict(CHECK_GRID, **(check or {}))
-        self.progress = progress
-        self.kind = "grid" if problem.d <= GRID_MAX_D else "invariants"
-        self.has_observables = self.kind == "grid"
-        self._solutions: dict[tuple, GridSolution] = {}
-        self.last: dict[str, Any] = {}
-
-    def settings(self):
-        return plan_grid(self.problem, **self.grid_options)
-
-    def solution(self, times) -> GridSolution:
-        """The grid solution at ``times`` (computed once, then cached in memory and on disk)."""
-        if not self.has_observables:
-            self._missing("grid solution")
-        times = np.asarray(times, dtype=float)
-        mem_key = tuple(np.round(times, 12))
-        if mem_key in self._solutions:
-            return self._solutions[mem_key]
-        settings = self.settings()
-        check = plan_grid(self.problem, **self.check_options)
-        description = {
-            "problem": self.problem.spec(), "grid": settings.as_dict(),
-            "check_grid": check.as_dict(),
-            "times": [float(f"{t:.12g}") for t in times], "engine": ENGINE_VERSION,
-        }
-        key = cache.cache_key(description)
-        hit = cache.load("bosons", key)
-        if hit is not None:
-            arrays, meta, path = hit
-            sol = GridSolution(info=meta["info"], **arrays)
-            self.last = {"cached": True, "path": str(path), "key": key,
-                         "compute_s": meta.get("compute_s"), "convergence": meta["convergence"]}
-        else:
-            started = time.perf_counter()
-            sol = propagate(self.problem, settings, times, progress=self.progress)
-            fine_s = time.perf_counter() - started
-            coarse = propagate(self.problem, check, times, progress=self.progress)
-            convergence = dict(convergence_check(sol, coarse), grid=check.as_dict(),
-                               check_compute_s=time.perf_counter() - started - fine_s)
-            path = cache.store("bosons", key, sol.arrays(),
-                               {"description": description, "info": sol.info, "compute_s": fine_s,
-                                "convergence": convergence})
-            self.last = {"cached": False, "path": str(path), "key": key, "compute_s": fine_s,
-                         "convergence": convergence}
-        self._solutions[mem_key] = sol
-        return sol
-
-    #: The centre of mass has exact paths at every d (see :meth:`sample_com_paths`).
     has_com_paths = True
+    problem: Bosons
 
     def sample_com_paths(self, n: int, times, rng: np.random.Generator, nu: float = 1.0):
         """Exact paths of the centre of mass (1/d) sum_i X_i of the diffusion
@@ -283,27 +214,12 @@ class BosonReference(Reference):
             x = decay * x + math.sqrt(s2 * (1 - decay * decay)) * rng.standard_normal(n)
             yield x
 
-    def memory_bytes(self) -> int:
-        return grid_memory_bytes(self.settings())
 
-    def mean(self, times):
-        return self.solution(times).mean
+class BosonGridReference(_CentreOfMassPaths, GridReference):
+    """The cached grid solution (d <= 4), with the centre of mass's exact paths."""
 
-    def var(self, times):
-        return self.solution(times).var
 
-    def com_var(self, times):
-        return self.solution(times).com_var
+class BosonInvariants(_CentreOfMassPaths, Reference):
+    """The invariants only (beyond the grid), with the centre of mass's exact paths."""
 
-    def marginal_cdf(self, coord, x, times):
-        return self.solution(times).marginal_cdf(coord, x)
 
-    def pair_cdf(self, z, times):
-        return self.solution(times).pair_cdf(z)
-
-    def describe(self) -> dict[str, Any]:
-        out = super().describe()
-        if self.has_observables:
-            out["grid"] = self.settings().as_dict()
-            out.update(self.last)
-        return out

@@ -15,10 +15,11 @@ from .base import Budget, Observables, Solver
 from .crank_nicolson import CrankNicolson
 from .dsm import DSM
 from .pinn import Pinn
+from .split_operator import SplitOperator
 
 __all__ = ["get", "names", "solver_class", "register", "Solver", "Observables", "Budget"]
 
-_CLASSES: tuple[type[Solver], ...] = (CrankNicolson, DSM, Pinn)
+_CLASSES: tuple[type[Solver], ...] = (CrankNicolson, SplitOperator, DSM, Pinn)
 _REGISTRY = Registry("solver", _CLASSES, lambda cls, params: cls(params), base=Solver)
 REGISTRY: dict[str, type[Solver]] = _REGISTRY.classes
 names = _REGISTRY.names

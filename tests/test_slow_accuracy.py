@@ -12,9 +12,12 @@ from scipy.interpolate import CubicSpline
 import problems
 from solvers.base import FreeClock
 import solvers
+from solvers.base import FreeClock
 from harness.metrics import rel_l2
-from problems.bosons import REFERENCE_GRID
-from problems.propagator import plan_grid, propagate
+from problems.grid import plan_grid, propagate
+from problems.grid.reference import DEFAULT_SETTINGS
+
+REFERENCE_GRID = DEFAULT_SETTINGS["crank_nicolson"]
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
