@@ -85,6 +85,9 @@ class Settings:
         parameters' units), ``cholesky``, ``pinv_smooth`` (NetKet's smooth pseudo-inverse with
         ``rcond_smooth = rcond``) or ``svd`` (NetKet's, with ``rcond``).
     rcond : float
+    diag_floor : float
+        ``normalized_pinv`` only: QGT diagonal entries below this fraction of the largest are
+        raised to it before scaling (see :func:`normalized_pinv`).
     n_samples : int
         Samples per TDVP evaluation (each Runge–Kutta stage draws its own).
     n_chains : int
@@ -92,7 +95,7 @@ class Settings:
     n_discard : int
         Metropolis sweeps discarded per chain before each set of samples.
     sweep_size : int or None
-        Metropolis steps per recorded sample (None: d).
+        Metropolis steps per recorded sample (None: max(8, 2 d)).
     step_factor : float
         Proposal covariance = (step_factor * 2.38)^2 / d * (the state's covariance), from psi0
         at the start and re-estimated at every record time when ``adapt_step``.
@@ -120,20 +123,21 @@ class Settings:
     scale_pair: float | None = None
     hidden: tuple[int, ...] = (16, 16)
     integrator: str = "rk4"
-    dt: float = 0.005
+    dt: float = 0.01
     rtol: float = 1e-3
     atol: float = 1e-4
     diag_shift: float = 0.0
     diag_scale: float | None = None
     linear_solver: str = "normalized_pinv"
     rcond: float = 1e-4
-    n_samples: int = 4096
-    n_chains: int = 512
+    diag_floor: float = 1e-3
+    n_samples: int = 8192
+    n_chains: int = 1024
     n_discard: int = 2
     sweep_size: int | None = None
     step_factor: float = 1.0
     adapt_step: bool = True
-    n_samples_obs: int | None = None
+    n_samples_obs: int | None = 32768
     n_discard_obs: int = 4
     keep_samples: int | None = None
     chunk_size: int | None = None
@@ -211,10 +215,14 @@ class Generator(nk.operator.ContinuousOperator):
         def f(y):
             return logpsi(params, y[None, :])[0]
 
-        # forward mode throughout: x is real and log psi complex, so jacfwd gives the complex
-        # gradient, and its jacfwd the Hessian, of which the trace is the Laplacian
-        grad = jax.jacfwd(f)(x)
-        lap = jnp.trace(jax.jacfwd(jax.jacfwd(f))(x))
+        # forward mode throughout (x is real, log psi complex): along each unit vector e_i a
+        # first-order JVP gives d_i log psi, and a JVP of that JVP gives d_i^2 log psi, so the
+        # Laplacian costs d second-order passes instead of the d^2 of a full Hessian
+        def along(e):
+            return jax.jvp(lambda y: jax.jvp(f, (y,), (e,))[1], (x,), (e,))
+
+        grad, second = jax.vmap(along)(jnp.eye(x.shape[-1], dtype=x.dtype))
+        lap = jnp.sum(second)
         kinetic = -self._kinetic * (lap + jnp.sum(grad * grad))
         return kinetic + self._inv_hbar * self._potential(x, self.time)
 
@@ -229,7 +237,7 @@ class Generator(nk.operator.ContinuousOperator):
         return f"Generator(hbar/2m={self._kinetic}, 1/hbar={self._inv_hbar}, t={self.time})"
 
 
-def normalized_pinv(A, b, *, rcond: float = 1e-4, x0=None):
+def normalized_pinv(A, b, *, rcond: float = 1e-4, diag_floor: float = 1e-3, x0=None):
     """Solve A x = b for the QGT A with a pseudo-inverse of D^-1/2 A D^-1/2 (D = diag A).
 
     Scaling to unit diagonal first makes the cut-off independent of how each parameter is
@@ -242,7 +250,11 @@ def normalized_pinv(A, b, *, rcond: float = 1e-4, x0=None):
 
     dense = A.to_dense()
     vec, unravel = ravel_pytree(b)
-    diag = jnp.sqrt(jnp.maximum(jnp.real(jnp.diag(dense)), 1e-300))
+    # a parameter the state barely depends on (a hidden layer behind a last layer that starts
+    # at zero) must not be scaled up to unit sensitivity: its diagonal is floored at a fraction
+    # of the largest, so such directions fall below the cut instead of getting huge velocities
+    raw = jnp.real(jnp.diag(dense))
+    diag = jnp.sqrt(jnp.maximum(raw, diag_floor * jnp.max(raw)) + 1e-300)
     scaled = dense / diag[:, None] / diag[None, :]
     lam, vecs = jnp.linalg.eigh(scaled)
     keep = lam > rcond * lam[-1]
@@ -413,7 +425,7 @@ class Engine:
         factor = proposal_factor(np.cov(x0, rowvar=False), s.step_factor)
         self.sampler = nk.sampler.MetropolisSampler(
             self.hilbert, AdaptiveGaussianRule(factor), n_chains=s.n_chains,
-            sweep_size=s.sweep_size or d, dtype=jnp.float64)
+            sweep_size=s.sweep_size or max(8, 2 * d), dtype=jnp.float64)
         self.vstate = nk.vqs.MCState(self.sampler, self.model, n_samples=s.n_samples,
                                      n_discard_per_chain=s.n_discard, chunk_size=s.chunk_size,
                                      seed=int(self.rng.integers(2**31)),
@@ -433,6 +445,8 @@ class Engine:
         self.t_index = 0
         self.steps = 0
         self.records: list[dict[str, Any]] = []
+        #: Why the run stopped early (non-finite parameters), or None.
+        self.failure: str | None = None
         self.setup_seconds = time.perf_counter() - started
         self.run_seconds = 0.0
 
@@ -455,7 +469,7 @@ class Engine:
     def _driver(self):
         s = self.settings
         if s.linear_solver == "normalized_pinv":
-            solver = partial(normalized_pinv, rcond=s.rcond)
+            solver = partial(normalized_pinv, rcond=s.rcond, diag_floor=s.diag_floor)
         elif s.linear_solver == "cholesky":
             solver = nk.optimizer.solver.cholesky
         elif s.linear_solver == "pinv_smooth":
@@ -491,7 +505,11 @@ class Engine:
         flat = x.reshape(-1, self.d)
         com = flat.mean(axis=1)
         gen = self.generator.at(t)
-        e_loc = np.asarray(self._local_values(gen, self.vstate.variables, jnp.asarray(flat)))
+        # <H> from n_samples of the record samples (spread over all chains): local energies cost
+        # d second-order passes each, more than the moments need
+        per_chain = max(1, -(-s.n_samples // s.n_chains))
+        e_pts = x[:, :per_chain].reshape(-1, self.d)
+        e_loc = np.asarray(self._local_values(gen, self.vstate.variables, jnp.asarray(e_pts)))
         energy = self.problem.hbar * e_loc
         ess_coord = [_ess(x[:, :, i]) for i in range(min(self.d, 8))]
         ess_com = _ess(x.mean(axis=2))
@@ -524,6 +542,27 @@ class Engine:
     def done(self) -> bool:
         return self.t_index >= len(self.times) - 1 and bool(self.records)
 
+    def _run_segment(self, span: float, target: float) -> None:
+        """Integrate from the current time to ``target`` (``span`` ahead).
+
+        NetKet's driver treats a stopping time within ``isclose`` of the current time as
+        reached, yet keeps stepping while t < t_end: a clipped step that lands one rounding
+        error short of ``target`` is followed by a full step past it.  So with the fixed-step
+        RK4 every segment is cut into n equal steps of at most ``dt`` and run, without stopping
+        times, to a hair before ``target``: the n-th step lands on ``target`` (to rounding) and
+        ends the run.  The adaptive RK45 needs the clipping; its landing time is recorded
+        (``t_driver``) and the worst offset reported.
+        """
+        s = self.settings
+        if s.integrator == "rk4":
+            n = max(1, int(math.ceil(span / s.dt - 1e-9)))
+            integrator = self.driver._integrator
+            integrator._state = integrator._state.replace(
+                dt=jnp.asarray(span / n, dtype=integrator._state.dt.dtype))
+            self.driver.run(span * (1.0 - 1e-9), show_progress=False)
+        else:
+            self.driver.run(span, tstops=[target], show_progress=False)
+
     def advance(self) -> dict[str, Any]:
         """Evolve to the next record time (the first call observes psi0 at t = 0) and return
         the observables there."""
@@ -536,9 +575,16 @@ class Engine:
             target = float(self.times[self.t_index + 1])
             span = target - float(self.driver.t)
             before = self.driver.step_count
-            self.driver.run(span, tstops=[target], show_progress=False)
+            self._run_segment(span, target)
             self.steps += int(self.driver.step_count - before)
             self.t_index += 1
+            finite = all(bool(jnp.all(jnp.isfinite(leaf)))
+                         for leaf in jax.tree.leaves(self.vstate.parameters))
+            if not finite:
+                self.failure = (f"the parameters became non-finite between t = "
+                                f"{self.times[self.t_index - 1]:g} and t = {target:g}")
+                self.run_seconds += time.perf_counter() - started
+                raise FloatingPointError(f"tvmc: {self.failure}")
             rec = self.observe()
             rec["t"] = float(self.times[self.t_index])
             rec["t_driver"] = float(self.driver.t)
@@ -547,13 +593,18 @@ class Engine:
         return rec
 
     def run(self, deadline: float | None = None) -> None:
-        """Advance through every record time (or until ``time.perf_counter() > deadline``)."""
+        """Advance through every record time (or until ``time.perf_counter() > deadline``, or
+        until the parameters become non-finite: :attr:`failure` then says so and the result
+        holds the record times reached)."""
         if not self.records:
             self.advance()
         while self.t_index < len(self.times) - 1:
             if deadline is not None and time.perf_counter() > deadline:
                 break
-            self.advance()
+            try:
+                self.advance()
+            except FloatingPointError:
+                break
 
     def result(self) -> dict[str, Any]:
         """Everything recorded so far, stacked over the record times reached."""
@@ -572,7 +623,10 @@ class Engine:
             out[k] = np.array([r[k] for r in recs])
         out["diagnostics"] = {
             "complete": n == len(self.times),
+            "failure": self.failure,
             "steps": self.steps,
+            "time_offset_max": float(max((abs(r.get("t_driver", r["t"]) - r["t"]) for r in recs),
+                                         default=0.0)),
             "n_parameters": int(self.vstate.n_parameters),
             "fit_residual": self.fit_residual,
             "setup_seconds": self.setup_seconds,
