@@ -66,7 +66,7 @@ def test_generator_matches_netket_kinetic_energy():
     """G_loc = -(hbar/2m)(Lap log psi + (grad log psi)^2) + V/hbar equals NetKet's KineticEnergy
     with mass m/hbar (its hbar = 1) plus V/hbar, for a complex, non-Gaussian log psi."""
     p = problems.get("bosons", d=3, hbar=0.3, mass=1.7)
-    eng = E.Engine(p, [0.0, 0.1], dict(QUICK), seed=0)
+    eng = E.Engine(p, [0.0, 0.1], dict(QUICK), seed=0, warm=False)
     theta = eng.vstate.parameters["theta"]
     k = jnp.arange(theta.size)
     eng.vstate.parameters = {"theta": theta + 0.2 * ((k % 3) - 1) * (1 + 0.5j)}
@@ -90,7 +90,7 @@ def test_generator_matches_netket_kinetic_energy():
 def test_initial_state_is_psi0(name, kind, params):
     """log psi_theta - log psi0 is one constant (normalisation) on samples of |psi0|^2."""
     p = problems.get(name, **params)
-    eng = E.Engine(p, [0.0, 0.1], dict(QUICK, ansatz=kind), seed=1)
+    eng = E.Engine(p, [0.0, 0.1], dict(QUICK, ansatz=kind), seed=1, warm=False)
     x = np.asarray(p.sample_x0(256, np.random.default_rng(2)))
     ours = np.asarray(eng.vstate._apply_fun(eng.vstate.variables, jnp.asarray(x)))
     exact = 0.5 * np.asarray(p.log_rho0(x)) + 1j * np.asarray(p.phase0(x))
@@ -100,9 +100,10 @@ def test_initial_state_is_psi0(name, kind, params):
 
 
 def test_symmetry_and_parity_detection():
-    assert E.Engine(problems.get("bosons", d=2), [0.0], dict(QUICK)).spec.even
-    assert E.Engine(problems.get("bosons", d=2), [0.0], dict(QUICK)).spec.symmetric
-    off_centre = E.Engine(problems.get("harmonic_1d"), [0.0], dict(QUICK, ansatz="gaussian"))
+    bosons = E.Engine(problems.get("bosons", d=2), [0.0], dict(QUICK), warm=False)
+    assert bosons.spec.even and bosons.spec.symmetric
+    off_centre = E.Engine(problems.get("harmonic_1d"), [0.0], dict(QUICK, ansatz="gaussian"),
+                          warm=False)
     assert not off_centre.spec.even and not off_centre.spec.symmetric
 
 

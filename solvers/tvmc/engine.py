@@ -102,6 +102,9 @@ class Settings:
     adapt_step : bool
     n_samples_obs : int or None
         Samples drawn at every record time for the observables (None: ``n_samples``).
+    n_samples_energy : int or None
+        How many of the record-time samples <H> is estimated from (None: all of them; at large
+        d the local energies dominate the cost of a record).
     n_discard_obs : int
         Sweeps discarded per chain before the record-time samples.
     keep_samples : int or None
@@ -138,6 +141,7 @@ class Settings:
     step_factor: float = 1.0
     adapt_step: bool = True
     n_samples_obs: int | None = 32768
+    n_samples_energy: int | None = None
     n_discard_obs: int = 4
     keep_samples: int | None = None
     chunk_size: int | None = None
@@ -386,9 +390,13 @@ class Engine:
         Record times, increasing, the first one t = 0 (the initial state).
     settings : Settings or dict
     seed : int
+    warm : bool
+        Compile the TDVP right-hand side and the record-time kernels during construction, so
+        that :attr:`setup_seconds` holds the compilation and :attr:`run_seconds` the solve.
     """
 
-    def __init__(self, problem, times, settings: Settings | dict | None = None, seed: int = 0):
+    def __init__(self, problem, times, settings: Settings | dict | None = None, seed: int = 0,
+                 warm: bool = True):
         _reset_peak_rss()
         started = time.perf_counter()
         self.problem = problem
@@ -404,9 +412,8 @@ class Engine:
         d = self.d = int(problem.d)
         self.rng = np.random.default_rng(seed)
 
-        # psi0's scale per coordinate, from exact samples
+        # exact samples of |psi0|^2: for the fit of log psi0, the proposal's shape and parity
         x0 = np.asarray(problem.sample_x0(s.fit_samples, self.rng), dtype=float)
-        self.std0 = np.maximum(x0.std(axis=0), 1e-12)
         hint = problem.grid_hint()
         half = 0.5 * float(np.max(np.asarray(hint.hi) - np.asarray(hint.lo)))
         symmetric = _symmetric(problem, s.symmetry)
@@ -447,6 +454,8 @@ class Engine:
         self.records: list[dict[str, Any]] = []
         #: Why the run stopped early (non-finite parameters), or None.
         self.failure: str | None = None
+        if warm:
+            self._warm_up()
         self.setup_seconds = time.perf_counter() - started
         self.run_seconds = 0.0
 
@@ -494,6 +503,21 @@ class Engine:
         return nkx.TDVP(self.generator.at, self.vstate, ode, qgt=qgt, linear_solver=solver,
                         propagation_type="real", t0=0.0)
 
+    def _warm_up(self) -> None:
+        """Compile what the run will call: one evaluation of the TDVP right-hand side at t = 0
+        (sampling, local energies, forces, QGT and its solve) and the record-time sampling and
+        local energies.  The chains move on by the samples drawn, in equilibrium; nothing else
+        changes."""
+        s = self.settings
+        jax.block_until_ready(self.driver.ode())
+        self.vstate.sample(n_samples=s.n_samples_obs or s.n_samples,
+                           n_discard_per_chain=s.n_discard_obs)
+        n_obs = s.n_samples_obs or s.n_samples
+        per_chain = max(1, -(-min(s.n_samples_energy or n_obs, n_obs) // s.n_chains))
+        pts = jnp.tile(jnp.asarray(self.vstate.sampler_state.σ), (per_chain, 1))
+        jax.block_until_ready(self._local_values(self.generator, self.vstate.variables, pts))
+        self.vstate.reset()
+
     # --- observables ---------------------------------------------------------------------------
     def observe(self) -> dict[str, Any]:
         """Observables of the current state from fresh record-time samples."""
@@ -505,9 +529,10 @@ class Engine:
         flat = x.reshape(-1, self.d)
         com = flat.mean(axis=1)
         gen = self.generator.at(t)
-        # <H> from n_samples of the record samples (spread over all chains): local energies cost
-        # d second-order passes each, more than the moments need
-        per_chain = max(1, -(-s.n_samples // s.n_chains))
+        # <H> from n_samples_energy of the record samples (spread over all chains): local
+        # energies cost d second-order passes each, far more than the moments
+        n_energy = min(s.n_samples_energy or n_obs, n_obs)
+        per_chain = max(1, -(-n_energy // s.n_chains))
         e_pts = x[:, :per_chain].reshape(-1, self.d)
         e_loc = np.asarray(self._local_values(gen, self.vstate.variables, jnp.asarray(e_pts)))
         energy = self.problem.hbar * e_loc
