@@ -1,0 +1,685 @@
+"""Time-dependent variational Monte Carlo (t-VMC) on NetKet: the numerics of the ``tvmc`` solver.
+
+This module imports JAX and NetKet, so it runs only in a process of its own (nothing else in the
+package imports it).  It evolves a variational wave function psi_theta from psi0 with the
+time-dependent variational principle (TDVP), estimating the quantum geometric tensor (QGT) and
+the forces from Metropolis samples of |psi_theta|^2, and reports observables at record times.
+
+Units.  NetKet's real-time TDVP integrates d psi/dt = -i G psi for a generator G.  The problem's
+equation is i hbar d psi/dt = H psi with H = -(hbar^2/2m) Laplacian + V(x, t), so the generator
+is G = H / hbar, whose local value is
+
+    G_loc(x) = -(hbar / 2m) [Laplacian log psi + (grad log psi)^2] + V(x, t) / hbar,
+
+and time keeps the problem's units.  (NetKet's own KineticEnergy assumes hbar = 1: it would be
+KineticEnergy(mass = m / hbar) plus V / hbar; :class:`Generator` computes the same in one kernel
+and lets V depend on t through a traced time, so a time-dependent potential compiles once.)
+
+Space.  Configurations live in R^d: the Hilbert space is NetKet's ``Particle`` with d particles
+on a line of free space (no box, no periodicity).  A non-periodic box would change nothing
+(NetKet's Gaussian proposals never look at its extent); a periodic one would add images that the
+problems do not have.
+
+Entry points: :class:`Settings`, :class:`Engine` (set up once, then :meth:`Engine.advance` from
+record time to record time) and :func:`run` (everything at once, returning a dict).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from functools import partial
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import netket as nk
+import netket.experimental as nkx
+import numpy as np
+from netket.utils import struct
+
+from . import ansatz as ans
+
+__all__ = ["Settings", "Engine", "Generator", "run", "versions", "peak_rss_mb"]
+
+jax.config.update("jax_enable_x64", True)
+
+#: Optimal acceptance scaling of a random-walk Gaussian proposal in d dimensions.
+PROPOSAL_SCALE = 2.38
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The engine's settings (all JSON-serialisable scalars or tuples).
+
+    Attributes
+    ----------
+    ansatz : str
+        ``gaussian``, ``hermite`` or ``neural`` (see :mod:`solvers.tvmc.ansatz`).
+    symmetry : str
+        ``auto`` (bosons for the ``bosons`` problem, else none), ``bosons`` or ``none``.
+    parity : str
+        ``auto`` (even where V(-x, t) = V(x, t) and psi0(-x) = psi0(x), checked on samples),
+        ``even`` or ``none``: an even psi needs no odd features.
+    n_max : int
+        Hermite order of the ``hermite`` ansatz.
+    scale_one, scale_pair : float or None
+        Length scales of the one-body / pair functions; None derives them from the problem's box
+        (``hermite``: the n_max-th Hermite function reaches the box edge, and twice that for
+        pairs; ``neural``: a third of the box half-width).
+    hidden : tuple of int
+        Hidden widths of the ``neural`` ansatz's MLPs.
+    integrator : str
+        ``rk4`` (fixed ``dt``) or ``rk45`` (adaptive Dormand–Prince, tolerances ``rtol``,
+        ``atol``, first step ``dt``).
+    dt, rtol, atol : float
+    diag_shift : float
+        Constant added to the QGT's diagonal.
+    diag_scale : float or None
+        Fraction of the QGT's own diagonal added to it (scale-free regularisation).
+    linear_solver : str
+        ``normalized_pinv`` (pseudo-inverse of the QGT scaled to unit diagonal, cutting
+        eigenvalues below ``rcond`` times the largest: the cut does not depend on the
+        parameters' units), ``cholesky``, ``pinv_smooth`` (NetKet's smooth pseudo-inverse with
+        ``rcond_smooth = rcond``) or ``svd`` (NetKet's, with ``rcond``).
+    rcond : float
+    diag_floor : float
+        ``normalized_pinv`` only: QGT diagonal entries below this fraction of the largest are
+        raised to it before scaling (see :func:`normalized_pinv`).
+    n_samples : int
+        Samples per TDVP evaluation (each Runge–Kutta stage draws its own).
+    n_chains : int
+        Markov chains (persistent through the run).
+    n_discard : int
+        Metropolis sweeps discarded per chain before each set of samples.
+    sweep_size : int or None
+        Metropolis steps per recorded sample (None: max(8, 2 d)).
+    step_factor : float
+        Proposal covariance = (step_factor * 2.38)^2 / d * (the state's covariance), from psi0
+        at the start and re-estimated at every record time when ``adapt_step``.
+    adapt_step : bool
+    n_samples_obs : int or None
+        Samples drawn at every record time for the observables (None: ``n_samples``).
+    n_samples_energy : int or None
+        How many of the record-time samples <H> is estimated from (None: all of them; at large
+        d the local energies dominate the cost of a record).
+    n_discard_obs : int
+        Sweeps discarded per chain before the record-time samples.
+    keep_samples : int or None
+        How many of the record-time samples of coordinates 0 and 1 to return (None: all).
+    chunk_size : int or None
+        NetKet's chunk size (samples per vectorised batch), to bound memory.
+    qgt : str
+        ``dense`` (QGTJacobianDense) or ``onthefly`` (QGTOnTheFly).
+    fit_samples : int
+        Samples of |psi0|^2 for the least-squares fit of log psi0 (linear ansätze and the
+        neural envelope).
+    """
+
+    ansatz: str = "hermite"
+    symmetry: str = "auto"
+    parity: str = "auto"
+    n_max: int = 8
+    scale_one: float | None = None
+    scale_pair: float | None = None
+    hidden: tuple[int, ...] = (16, 16)
+    integrator: str = "rk4"
+    dt: float = 0.01
+    rtol: float = 1e-3
+    atol: float = 1e-4
+    diag_shift: float = 0.0
+    diag_scale: float | None = None
+    linear_solver: str = "normalized_pinv"
+    rcond: float = 1e-4
+    diag_floor: float = 1e-3
+    n_samples: int = 8192
+    n_chains: int = 1024
+    n_discard: int = 2
+    sweep_size: int | None = None
+    step_factor: float = 1.0
+    adapt_step: bool = True
+    n_samples_obs: int | None = 32768
+    n_samples_energy: int | None = None
+    n_discard_obs: int = 4
+    keep_samples: int | None = None
+    chunk_size: int | None = None
+    qgt: str = "dense"
+    fit_samples: int = 4096
+
+    def __post_init__(self):
+        choices = {"ansatz": ("gaussian", "hermite", "neural"),
+                   "symmetry": ("auto", "bosons", "none"), "parity": ("auto", "even", "none"),
+                   "integrator": ("rk4", "rk45"),
+                   "linear_solver": ("normalized_pinv", "cholesky", "pinv_smooth", "svd"),
+                   "qgt": ("dense", "onthefly")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"tvmc setting {name}={getattr(self, name)!r}: choose one of "
+                                 f"{', '.join(allowed)}")
+        for name in ("dt", "n_samples", "n_chains", "step_factor", "fit_samples"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"tvmc setting {name} must be > 0, got {getattr(self, name)!r}")
+        if self.n_samples % self.n_chains:
+            raise ValueError(f"tvmc: n_samples ({self.n_samples}) must be a multiple of "
+                             f"n_chains ({self.n_chains})")
+        if self.n_samples_obs is not None and self.n_samples_obs % self.n_chains:
+            raise ValueError(f"tvmc: n_samples_obs ({self.n_samples_obs}) must be a multiple of "
+                             f"n_chains ({self.n_chains})")
+        if self.n_max < 0:
+            raise ValueError(f"tvmc setting n_max must be >= 0, got {self.n_max}")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None) -> "Settings":
+        values = dict(values or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown tvmc settings {unknown}; known: {sorted(known)}")
+        if "hidden" in values:
+            values["hidden"] = tuple(int(h) for h in values["hidden"])
+        return cls(**values)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["hidden"] = list(self.hidden)
+        return out
+
+
+# --- the generator H / hbar ------------------------------------------------------------------
+class Generator(nk.operator.ContinuousOperator):
+    """G = H / hbar = -(hbar/2m) Laplacian + V(x, t) / hbar, NetKet's real-time generator.
+
+    ``potential(x, t)`` is the problem's V for one configuration x (d,) and a traced time t;
+    ``time`` is a pytree leaf, so evaluating at a new time reuses the compiled kernel.
+    """
+
+    _potential: Callable = struct.static_field()
+    _kinetic: float = struct.static_field()  # hbar / 2m
+    _inv_hbar: float = struct.static_field()
+    time: jax.Array = struct.field()
+
+    def __init__(self, hilbert, potential: Callable, hbar: float, mass: float, time=0.0):
+        self._potential = potential
+        self._kinetic = float(hbar) / (2.0 * float(mass))
+        self._inv_hbar = 1.0 / float(hbar)
+        self.time = jnp.asarray(time, dtype=jnp.float64)
+        super().__init__(hilbert, jnp.float64)
+
+    @property
+    def is_hermitian(self) -> bool:
+        return True
+
+    def at(self, t) -> "Generator":
+        """The same generator at time ``t``."""
+        return self.replace(time=jnp.asarray(t, dtype=jnp.float64))
+
+    def _local_single(self, logpsi, params, x):
+        def f(y):
+            return logpsi(params, y[None, :])[0]
+
+        # forward mode throughout (x is real, log psi complex): along each unit vector e_i a
+        # first-order JVP gives d_i log psi, and a JVP of that JVP gives d_i^2 log psi, so the
+        # Laplacian costs d second-order passes instead of the d^2 of a full Hessian
+        def along(e):
+            return jax.jvp(lambda y: jax.jvp(f, (y,), (e,))[1], (x,), (e,))
+
+        grad, second = jax.vmap(along)(jnp.eye(x.shape[-1], dtype=x.dtype))
+        lap = jnp.sum(second)
+        kinetic = -self._kinetic * (lap + jnp.sum(grad * grad))
+        return kinetic + self._inv_hbar * self._potential(x, self.time)
+
+    def _expect_kernel(self, logpsi, params, x):
+        return jax.vmap(partial(self._local_single, logpsi, params))(x)
+
+    @struct.property_cached(pytree_ignore=True)
+    def _attrs(self) -> tuple:
+        return (self.hilbert, self._potential, self._kinetic, self._inv_hbar, self.dtype)
+
+    def __repr__(self):
+        return f"Generator(hbar/2m={self._kinetic}, 1/hbar={self._inv_hbar}, t={self.time})"
+
+
+def normalized_pinv(A, b, *, rcond: float = 1e-4, diag_floor: float = 1e-3, x0=None):
+    """Solve A x = b for the QGT A with a pseudo-inverse of D^-1/2 A D^-1/2 (D = diag A).
+
+    Scaling to unit diagonal first makes the cut-off independent of how each parameter is
+    scaled (a feature x^2 and a Hermite function differ by orders of magnitude); eigenvalues
+    below ``rcond`` times the largest are dropped.  Monte Carlo noise lives mostly in those
+    directions, where the estimated QGT is least accurate.  Returns (x, info=None), NetKet's
+    solver convention.
+    """
+    from jax.flatten_util import ravel_pytree
+
+    dense = A.to_dense()
+    vec, unravel = ravel_pytree(b)
+    # a parameter the state barely depends on (a hidden layer behind a last layer that starts
+    # at zero) must not be scaled up to unit sensitivity: its diagonal is floored at a fraction
+    # of the largest, so such directions fall below the cut instead of getting huge velocities
+    raw = jnp.real(jnp.diag(dense))
+    diag = jnp.sqrt(jnp.maximum(raw, diag_floor * jnp.max(raw)) + 1e-300)
+    scaled = dense / diag[:, None] / diag[None, :]
+    lam, vecs = jnp.linalg.eigh(scaled)
+    keep = lam > rcond * lam[-1]
+    inv = jnp.where(keep, 1.0 / jnp.where(keep, lam, 1.0), 0.0)
+    x = (vecs @ (inv * (vecs.conj().T @ (vec / diag)))) / diag
+    return unravel(x.astype(vec.dtype)), None
+
+
+# --- a Gaussian proposal whose shape is part of the sampler's state -----------------------------
+class AdaptiveGaussianRule(nk.sampler.rules.MetropolisRule):
+    """Moves every coordinate at once by L z, z ~ N(0, I), with the (d, d) factor L kept in the
+    sampler state (``rule_state``) so that it can follow the state's shape without recompiling.
+
+    With L L^T = (2.38^2 / d) Cov (Haario's adaptive Metropolis) a Gaussian target is sampled at
+    the optimal rate whatever its correlations: an interacting cloud is elongated along the
+    pair distances and narrow along the centre of mass, which an isotropic step would sample
+    at the narrow direction's pace.
+    """
+
+    factor0: tuple[tuple[float, ...], ...] = struct.static_field()
+
+    def __init__(self, factor0):
+        self.factor0 = tuple(tuple(float(v) for v in row) for row in np.asarray(factor0))
+
+    def init_state(self, sampler, machine, params, key):
+        return jnp.asarray(self.factor0, dtype=jnp.float64)
+
+    def transition(self, sampler, machine, parameters, state, key, r):
+        z = jax.random.normal(key, shape=r.shape, dtype=r.dtype)
+        return r + z @ state.rule_state.T.astype(r.dtype), None
+
+    def __repr__(self):
+        return f"AdaptiveGaussianRule(d={len(self.factor0)})"
+
+
+def proposal_factor(cov: np.ndarray, step_factor: float) -> np.ndarray:
+    """L with L L^T = (step_factor * 2.38)^2 / d * cov (cov regularised to stay positive)."""
+    cov = np.atleast_2d(np.asarray(cov, dtype=float))
+    d = cov.shape[0]
+    cov = 0.5 * (cov + cov.T)
+    floor = 1e-6 * max(float(np.trace(cov)) / d, 1e-300)
+    w, v = np.linalg.eigh(cov)
+    cov = (v * np.maximum(w, floor)) @ v.T
+    return (step_factor * PROPOSAL_SCALE / math.sqrt(d)) * np.linalg.cholesky(cov)
+
+
+# --- helpers -----------------------------------------------------------------------------------
+def versions() -> dict[str, str]:
+    import flax
+
+    return {"netket": nk.__version__, "jax": jax.__version__, "flax": flax.__version__,
+            "numpy": np.__version__}
+
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory (Linux VmHWM), in MB."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def _reset_peak_rss() -> None:
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass
+
+
+def _log_psi0(problem) -> Callable[[np.ndarray], np.ndarray]:
+    def f(x):
+        x = np.asarray(x, dtype=float)
+        return 0.5 * np.asarray(problem.log_rho0(x)) + 1j * np.asarray(problem.phase0(x))
+    return f
+
+
+def _symmetric(problem, setting: str) -> bool:
+    if setting == "auto":
+        return problem.name == "bosons"
+    return setting == "bosons"
+
+
+def _parity_even(problem, setting: str, x: np.ndarray) -> bool:
+    """Whether psi stays even: V(-x, t) = V(x, t) at a few times and psi0(-x) = psi0(x), on the
+    points ``x`` and twice them (relative tolerance 1e-10)."""
+    if setting != "auto":
+        return setting == "even"
+    pts = np.concatenate([x, 2.0 * x])
+    log_psi0 = _log_psi0(problem)
+    a, b = log_psi0(pts), log_psi0(-pts)
+    if not np.allclose(a, b, rtol=1e-10, atol=1e-10 * max(1.0, float(np.max(np.abs(a))))):
+        return False
+    for t in np.linspace(0.0, float(problem.t_final), 5):
+        va = np.asarray(problem.potential(pts, float(t)))
+        vb = np.asarray(problem.potential(-pts, float(t)))
+        if not np.allclose(va, vb, rtol=1e-10, atol=1e-10 * max(1.0, float(np.max(np.abs(va))))):
+            return False
+    return True
+
+
+def _ess(data: np.ndarray) -> tuple[float, float, float]:
+    """NetKet's statistics of one observable over chains (n_chains, chain_length): the effective
+    sample size variance / (error of the mean)^2 (the error from the spread of the chain means),
+    the integrated autocorrelation time and split R-hat."""
+    st = nk.stats.statistics(jnp.asarray(data))
+    err2 = float(st.error_of_mean) ** 2
+    var = float(st.variance)
+    ess = var / err2 if err2 > 0 else float(data.size)
+    return min(ess, float(data.size)), float(st.tau_corr), float(st.R_hat)
+
+
+# --- the engine --------------------------------------------------------------------------------
+class Engine:
+    """One t-VMC run: built (and compiled) once, then advanced through the record times.
+
+    Parameters
+    ----------
+    problem : problems.Problem
+    times : array of float
+        Record times, increasing, the first one t = 0 (the initial state).
+    settings : Settings or dict
+    seed : int
+    warm : bool
+        Compile the TDVP right-hand side and the record-time kernels during construction, so
+        that :attr:`setup_seconds` holds the compilation and :attr:`run_seconds` the solve.
+    """
+
+    def __init__(self, problem, times, settings: Settings | dict | None = None, seed: int = 0,
+                 warm: bool = True):
+        _reset_peak_rss()
+        started = time.perf_counter()
+        self.problem = problem
+        self.settings = s = (settings if isinstance(settings, Settings)
+                             else Settings.from_dict(settings))
+        times = np.asarray(times, dtype=float)
+        if times.ndim != 1 or len(times) < 1 or np.any(np.diff(times) <= 0):
+            raise ValueError("tvmc: times must be a 1-D increasing array")
+        if abs(times[0]) > 1e-12:
+            raise ValueError(f"tvmc: the first record time must be 0 (psi0), got {times[0]}")
+        self.times = times
+        self.seed = int(seed)
+        d = self.d = int(problem.d)
+        self.rng = np.random.default_rng(seed)
+
+        # exact samples of |psi0|^2: for the fit of log psi0, the proposal's shape and parity
+        x0 = np.asarray(problem.sample_x0(s.fit_samples, self.rng), dtype=float)
+        hint = problem.grid_hint()
+        half = 0.5 * float(np.max(np.asarray(hint.hi) - np.asarray(hint.lo)))
+        symmetric = _symmetric(problem, s.symmetry)
+        even = _parity_even(problem, s.parity, x0)
+        if s.ansatz == "hermite":
+            s_one = s.scale_one or half / math.sqrt(2 * s.n_max + 1)
+            s_pair = s.scale_pair or 2 * half / math.sqrt(2 * s.n_max + 1)
+        else:
+            s_one = s.scale_one or half / 3
+            s_pair = s.scale_pair or half / 3
+        self.spec = ans.AnsatzSpec(s.ansatz, d, symmetric, even, s.n_max, float(s_one),
+                                   float(s_pair), tuple(s.hidden))
+        self.model = ans.build(self.spec)
+
+        self.hilbert = nkx.hilbert.Particle(N=d, geometry=nkx.geometry.FreeSpace(1))
+        factor = proposal_factor(np.cov(x0, rowvar=False), s.step_factor)
+        self.sampler = nk.sampler.MetropolisSampler(
+            self.hilbert, AdaptiveGaussianRule(factor), n_chains=s.n_chains,
+            sweep_size=s.sweep_size or max(8, 2 * d), dtype=jnp.float64)
+        self.vstate = nk.vqs.MCState(self.sampler, self.model, n_samples=s.n_samples,
+                                     n_discard_per_chain=s.n_discard, chunk_size=s.chunk_size,
+                                     seed=int(self.rng.integers(2**31)),
+                                     sampler_seed=int(self.rng.integers(2**31)))
+        self.fit_residual = self._initialise(x0)
+        # the chains start on exact samples of |psi0|^2, i.e. in equilibrium
+        start = np.asarray(problem.sample_x0(s.n_chains, self.rng), dtype=float)
+        self.vstate.sampler_state = self.vstate.sampler_state.replace(σ=jnp.asarray(start))
+
+        def potential(x, t):
+            return problem.potential(x, t)
+
+        self.generator = Generator(self.hilbert, potential, problem.hbar, problem.mass, 0.0)
+        apply = self.vstate._apply_fun
+        self._local_values = jax.jit(lambda gen, variables, x: gen._expect_kernel(apply, variables, x))
+        self.driver = self._driver()
+        self.t_index = 0
+        self.steps = 0
+        self.records: list[dict[str, Any]] = []
+        #: Why the run stopped early (non-finite parameters), or None.
+        self.failure: str | None = None
+        if warm:
+            self._warm_up()
+        self.setup_seconds = time.perf_counter() - started
+        self.run_seconds = 0.0
+
+    # --- construction ------------------------------------------------------------------------
+    def _initialise(self, x0: np.ndarray) -> float:
+        """Set the parameters so that psi_theta = psi0 (up to a constant); returns the fit's
+        relative RMS residual in log psi (0 when psi0 is in the ansatz's span)."""
+        spec = self.spec
+        params = jax.tree.map(lambda a: a, self.vstate.parameters)
+        if spec.linear:
+            theta, resid = ans.fit_linear(spec, _log_psi0(self.problem), x0)
+            params = dict(params, theta=jnp.asarray(theta, dtype=jnp.complex128))
+        else:
+            env = ans.AnsatzSpec("gaussian", spec.d, spec.symmetric, spec.even)
+            theta, resid = ans.fit_linear(env, _log_psi0(self.problem), x0)
+            params = dict(params, env_re=jnp.asarray(theta.real), env_im=jnp.asarray(theta.imag))
+        self.vstate.parameters = params
+        return resid
+
+    def _driver(self):
+        s = self.settings
+        if s.linear_solver == "normalized_pinv":
+            solver = partial(normalized_pinv, rcond=s.rcond, diag_floor=s.diag_floor)
+        elif s.linear_solver == "cholesky":
+            solver = nk.optimizer.solver.cholesky
+        elif s.linear_solver == "pinv_smooth":
+            solver = partial(nk.optimizer.solver.pinv_smooth, rcond_smooth=s.rcond)
+        else:
+            solver = partial(nk.optimizer.solver.svd, rcond=s.rcond)
+        holomorphic = True if self.spec.linear else None
+        if s.qgt == "onthefly" and s.linear_solver in ("normalized_pinv", "cholesky", "svd"):
+            raise ValueError(f"tvmc: linear_solver={s.linear_solver!r} needs qgt='dense'")
+        if s.qgt == "dense":
+            qgt = nk.optimizer.qgt.QGTJacobianDense(holomorphic=holomorphic,
+                                                    diag_shift=s.diag_shift,
+                                                    diag_scale=s.diag_scale)
+        else:
+            qgt = nk.optimizer.qgt.QGTOnTheFly(holomorphic=holomorphic, diag_shift=s.diag_shift,
+                                               diag_scale=s.diag_scale)
+        if s.integrator == "rk4":
+            ode = nkx.dynamics.RK4(dt=s.dt)
+        else:
+            ode = nkx.dynamics.RK45(dt=s.dt, rtol=s.rtol, atol=s.atol,
+                                    dt_limits=(None, max(s.dt * 10, 1e-12)))
+        return nkx.TDVP(self.generator.at, self.vstate, ode, qgt=qgt, linear_solver=solver,
+                        propagation_type="real", t0=0.0)
+
+    def _warm_up(self) -> None:
+        """Compile what the run will call: one evaluation of the TDVP right-hand side at t = 0
+        (sampling, local energies, forces, QGT and its solve) and the record-time sampling and
+        local energies.  The chains move on by the samples drawn, in equilibrium; nothing else
+        changes."""
+        s = self.settings
+        jax.block_until_ready(self.driver.ode())
+        self.vstate.sample(n_samples=s.n_samples_obs or s.n_samples,
+                           n_discard_per_chain=s.n_discard_obs)
+        n_obs = s.n_samples_obs or s.n_samples
+        per_chain = max(1, -(-min(s.n_samples_energy or n_obs, n_obs) // s.n_chains))
+        pts = jnp.tile(jnp.asarray(self.vstate.sampler_state.σ), (per_chain, 1))
+        jax.block_until_ready(self._local_values(self.generator, self.vstate.variables, pts))
+        self.vstate.reset()
+
+    # --- observables ---------------------------------------------------------------------------
+    def observe(self) -> dict[str, Any]:
+        """Observables of the current state from fresh record-time samples."""
+        s = self.settings
+        n_obs = s.n_samples_obs or s.n_samples
+        t = float(self.driver.t) if self.t_index else 0.0
+        samples = self.vstate.sample(n_samples=n_obs, n_discard_per_chain=s.n_discard_obs)
+        x = np.asarray(samples).reshape(s.n_chains, -1, self.d)  # (chains, length, d)
+        flat = x.reshape(-1, self.d)
+        com = flat.mean(axis=1)
+        gen = self.generator.at(t)
+        # <H> from n_samples_energy of the record samples (spread over all chains): local
+        # energies cost d second-order passes each, far more than the moments
+        n_energy = min(s.n_samples_energy or n_obs, n_obs)
+        per_chain = max(1, -(-n_energy // s.n_chains))
+        e_pts = x[:, :per_chain].reshape(-1, self.d)
+        e_loc = np.asarray(self._local_values(gen, self.vstate.variables, jnp.asarray(e_pts)))
+        energy = self.problem.hbar * e_loc
+        ess_coord = [_ess(x[:, :, i]) for i in range(min(self.d, 8))]
+        ess_com = _ess(x.mean(axis=2))
+        ess_sq = _ess(x[:, :, 0] ** 2)
+        acc = self.vstate.sampler_state.acceptance
+        rec = {
+            "t": t,
+            "mean": flat.mean(axis=0),
+            "var": flat.var(axis=0),
+            "com_var": float(com.var()),
+            "energy": float(np.mean(energy.real)),
+            "energy_err": float(np.std(energy.real) / math.sqrt(len(energy))),
+            "energy_imag": float(np.mean(energy.imag)),
+            "ess": float(min(e[0] for e in ess_coord)),
+            "ess_com": ess_com[0],
+            "ess_sq": ess_sq[0],
+            "tau_corr": float(max(e[1] for e in ess_coord)),
+            "r_hat": float(max(e[2] for e in ess_coord)),
+            "acceptance": float(acc) if acc is not None else float("nan"),
+            "pairs": flat[: s.keep_samples, : min(self.d, 2)].copy(),
+        }
+        if s.adapt_step:
+            factor = proposal_factor(np.cov(flat, rowvar=False), s.step_factor)
+            self.vstate.sampler_state = self.vstate.sampler_state.replace(
+                rule_state=jnp.asarray(factor))
+        return rec
+
+    # --- stepping ------------------------------------------------------------------------------
+    @property
+    def done(self) -> bool:
+        return self.t_index >= len(self.times) - 1 and bool(self.records)
+
+    def _run_segment(self, span: float, target: float) -> None:
+        """Integrate from the current time to ``target`` (``span`` ahead).
+
+        NetKet's driver treats a stopping time within ``isclose`` of the current time as
+        reached, yet keeps stepping while t < t_end: a clipped step that lands one rounding
+        error short of ``target`` is followed by a full step past it.  So with the fixed-step
+        RK4 every segment is cut into n equal steps of at most ``dt`` and run, without stopping
+        times, to a hair before ``target``: the n-th step lands on ``target`` (to rounding) and
+        ends the run.  The adaptive RK45 needs the clipping; its landing time is recorded
+        (``t_driver``) and the worst offset reported.
+        """
+        s = self.settings
+        if s.integrator == "rk4":
+            n = max(1, int(math.ceil(span / s.dt - 1e-9)))
+            integrator = self.driver._integrator
+            integrator._state = integrator._state.replace(
+                dt=jnp.asarray(span / n, dtype=integrator._state.dt.dtype))
+            self.driver.run(span * (1.0 - 1e-9), show_progress=False)
+        else:
+            self.driver.run(span, tstops=[target], show_progress=False)
+
+    def advance(self) -> dict[str, Any]:
+        """Evolve to the next record time (the first call observes psi0 at t = 0) and return
+        the observables there."""
+        started = time.perf_counter()
+        if not self.records:
+            rec = self.observe()
+        else:
+            if self.t_index >= len(self.times) - 1:
+                raise RuntimeError("tvmc: already at the last record time")
+            target = float(self.times[self.t_index + 1])
+            span = target - float(self.driver.t)
+            before = self.driver.step_count
+            self._run_segment(span, target)
+            self.steps += int(self.driver.step_count - before)
+            self.t_index += 1
+            finite = all(bool(jnp.all(jnp.isfinite(leaf)))
+                         for leaf in jax.tree.leaves(self.vstate.parameters))
+            if not finite:
+                self.failure = (f"the parameters became non-finite between t = "
+                                f"{self.times[self.t_index - 1]:g} and t = {target:g}")
+                self.run_seconds += time.perf_counter() - started
+                raise FloatingPointError(f"tvmc: {self.failure}")
+            rec = self.observe()
+            rec["t"] = float(self.times[self.t_index])
+            rec["t_driver"] = float(self.driver.t)
+        self.records.append(rec)
+        self.run_seconds += time.perf_counter() - started
+        return rec
+
+    def run(self, deadline: float | None = None) -> None:
+        """Advance through every record time (or until ``time.perf_counter() > deadline``, or
+        until the parameters become non-finite: :attr:`failure` then says so and the result
+        holds the record times reached)."""
+        if not self.records:
+            self.advance()
+        while self.t_index < len(self.times) - 1:
+            if deadline is not None and time.perf_counter() > deadline:
+                break
+            try:
+                self.advance()
+            except FloatingPointError:
+                break
+
+    def result(self) -> dict[str, Any]:
+        """Everything recorded so far, stacked over the record times reached."""
+        recs = self.records
+        n = len(recs)
+        keys_scalar = ("com_var", "energy", "energy_err", "energy_imag", "ess", "ess_com",
+                       "ess_sq", "tau_corr", "r_hat", "acceptance")
+        out = {
+            "times": self.times[:n].copy(),
+            "mean": np.stack([r["mean"] for r in recs]),
+            "var": np.stack([r["var"] for r in recs]),
+            "samples": np.stack([r["pairs"] for r in recs]),
+            "n_samples": int(self.settings.n_samples_obs or self.settings.n_samples),
+        }
+        for k in keys_scalar:
+            out[k] = np.array([r[k] for r in recs])
+        out["diagnostics"] = {
+            "complete": n == len(self.times),
+            "failure": self.failure,
+            "steps": self.steps,
+            "time_offset_max": float(max((abs(r.get("t_driver", r["t"]) - r["t"]) for r in recs),
+                                         default=0.0)),
+            "n_parameters": int(self.vstate.n_parameters),
+            "fit_residual": self.fit_residual,
+            "setup_seconds": self.setup_seconds,
+            "run_seconds": self.run_seconds,
+            "peak_rss_mb": peak_rss_mb(),
+            "scales": {"one": self.spec.s_one, "pair": self.spec.s_pair},
+            "symmetric": self.spec.symmetric, "even": self.spec.even,
+            "settings": self.settings.as_dict(),
+            "versions": versions(),
+        }
+        return out
+
+
+def run(problem, times, settings: Settings | dict | None = None, seed: int = 0,
+        deadline: float | None = None) -> dict[str, Any]:
+    """Run t-VMC from psi0 through ``times`` and return the observables.
+
+    Returns
+    -------
+    dict with
+        ``times`` (T,), ``mean`` and ``var`` (T, d), ``com_var`` (T,), ``energy`` (T,) <H> and its
+        standard error ``energy_err`` (T,) (independent-sample estimate), ``samples`` (T, S, k)
+        the record-time Markov-chain samples of coordinates 0..k-1 (k = min(d, 2)),
+        ``n_samples`` S, ``ess`` (T,) the smallest effective sample size of a coordinate's mean
+        (NetKet's statistics: variance / error-of-mean^2 from the chains' spread), ``ess_com``
+        and ``ess_sq`` the same for the mean coordinate and for x_0^2, ``tau_corr`` and ``r_hat``
+        (T,) the worst over coordinates, ``acceptance`` (T,), and ``diagnostics``.
+    """
+    engine = Engine(problem, times, settings, seed)
+    engine.run(deadline)
+    return engine.result()
