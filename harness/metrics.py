@@ -24,6 +24,9 @@ names):
     times (t = 0, T/4, T/2, 3T/4, T), averaged / worst.
 ``pair_w1_mean`` / ``pair_w1_max``
     The same for the pair distance x_0 - x_1 (d >= 2), the interaction's fingerprint.
+``crossed`` / ``crossed_err``
+    For problems with a ``crossing`` (coord, x): P(x_coord > x) at T, and its absolute error
+    against the reference's (a barrier's transmission; ``reference_crossed`` in the series).
 ``<metric>_floor``, ``<metric>_floor_lo``, ``<metric>_floor_hi``
     For sample-based solvers: the median of the same metric for exact samples of the same size
     and structure, and the band it falls in (see :mod:`harness.floors`).
@@ -117,6 +120,11 @@ class ReferenceSeries:
             self.density = np.diff(cdf, axis=1) / np.diff(self.edges)
             self.w1_weights = np.diff(reference.marginal_cdf(0, w1_edges, times[self.w1_idx]),
                                       axis=1)
+        self.crossed = None
+        if problem.crossing is not None and reference.has_observables:
+            coord, x = problem.crossing
+            self.crossed = float(1.0 - reference.marginal_cdf(coord, np.array([x]),
+                                                              times[-1:])[0, 0])
         if reference.has_pair:
             cdf = reference.pair_cdf(self.pair_edges, times)
             self.pair_density = np.diff(cdf, axis=1) / np.diff(self.pair_edges)
@@ -190,6 +198,14 @@ def point_metrics(rs: ReferenceSeries, obs, rng: np.random.Generator | None = No
             out.update(w1_mean=float(np.mean(w1)), w1_max=float(np.max(w1)))
     if problem.d >= 2:
         _pair_metrics(rs, obs, out, series, keep)
+    if problem.crossing is not None:
+        coord, x = problem.crossing
+        cdf = obs.marginal_cdf(coord, np.array([x]))
+        if cdf is not None:
+            out["crossed"] = float(1.0 - cdf[-1, 0])
+            if rs.crossed is not None:
+                series["reference_crossed"] = rs.crossed
+                out["crossed_err"] = abs(out["crossed"] - rs.crossed)
     for key in ("norm_drift", "max_wall_mass"):
         if key in obs.diagnostics:
             out[key] = float(obs.diagnostics[key])

@@ -190,8 +190,11 @@ class Problem(Parametrized):
     kind: ClassVar[str] = "problem"
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
-    #: False when V depends on t (grid solvers that factorise once must then decline).
+    #: False when V depends on t.
     static_potential: ClassVar[bool] = True
+    #: ``(coord, x)``: the probability past x in that coordinate at T is a headline observable
+    #: (a barrier's transmission); every record then has ``crossed`` and ``crossed_err``.
+    crossing: ClassVar[tuple[int, float] | None] = None
 
     d: int
     hbar: float

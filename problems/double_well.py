@@ -67,6 +67,7 @@ class DoubleWell(Problem):
 
     name = "double_well"
     description = "packet pushed against a double-well barrier, partial crossing (grid reference)"
+    crossing = (0, 0.0)  # P(x_1 > 0): the fraction that crossed the barrier
 
     d: int = param(1, "dimension of configuration space (1 or 2)", lo=1, hi=2)
     hbar: float = param(0.1, "reduced Planck constant", lo=0.0, lo_open=True)

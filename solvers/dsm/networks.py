@@ -45,6 +45,10 @@ class TwinMLP(nn.Module):
         t_fast of a fast start (a narrow packet's spreading) as much of [0, 1] as the rest.
     t_fast : float or None
         The time scale of a fast start (None: the linear feature).
+    u_cap : float or None
+        When given, the osmotic velocity is u_cap tanh(u / u_cap): smooth, unchanged where
+        |u| << u_cap, bounded by u_cap near a node of the density, where the true
+        u = (hbar/2m) grad log rho diverges.
     out_scale : float
         The networks' raw outputs are multiplied by this (a typical velocity).
     initial : callable or None
@@ -57,7 +61,7 @@ class TwinMLP(nn.Module):
     def __init__(self, d: int, width: int, depth: int, activation: str = "tanh",
                  x_shift: float = 0.0, x_scale: float = 1.0, t_scale: float = 1.0,
                  out_scale: float = 1.0, initial=None, dtype=torch.float32,
-                 t_fast: float | None = None,
+                 t_fast: float | None = None, u_cap: float | None = None,
                  generator: torch.Generator | None = None):
         super().__init__()
         if activation not in ACTIVATIONS:
@@ -66,6 +70,7 @@ class TwinMLP(nn.Module):
         self.act = ACTIVATIONS[activation]
         self.x_shift, self.x_scale, self.t_scale = float(x_shift), float(x_scale), float(t_scale)
         self.t_fast = float(t_fast) if t_fast else None
+        self.u_cap = float(u_cap) if u_cap else None
         self._log_norm = math.log1p(self.t_scale / self.t_fast) if self.t_fast else 1.0
         self.out_scale = float(out_scale)
         self.initial = initial
@@ -100,6 +105,8 @@ class TwinMLP(nn.Module):
         if self.initial is not None:
             u0, v0 = self.initial(xu, xv)
             u, v = u0 + t_in * u, v0 + t_in * v
+        if self.u_cap is not None:
+            u = self.u_cap * torch.tanh(u / self.u_cap)
         if single:
             return u[0], v[0]
         return u, v

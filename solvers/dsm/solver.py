@@ -72,6 +72,9 @@ class DSM(Solver):
                                          "non-uniform grid (0: the uniform grid)", lo=0)
         max_steps: int = param(2000, "at most this many steps (a coarser grid, recorded, "
                                      "beyond it)", lo=1)
+        u_cap: float = param(0.0, "bound the osmotic velocity smoothly at u_cap times the "
+                                  "velocity scale (u_cap tanh(u / u_cap)), for densities with "
+                                  "nodes where u diverges (0: no bound)", lo=0.0)
         time_feature: str = param("auto", "the networks' time input: linear t/T; log: "
                                           "log(1 + t/tau0) stretching a fast start of time scale "
                                           "tau0; auto: log where tau0 < T / 20",
@@ -82,6 +85,10 @@ class DSM(Solver):
         points: int = param(10, "training points M per trajectory (sampling=random)", lo=1)
         refresh: int = param(1, "simulate new trajectories every k iterations", lo=1)
         # loss and optimiser
+        residual_weight: str = param("none", "time_scale: weight each point's squared residual "
+                                             "by (tau(t) / max tau)^2, the problem's time scale; "
+                                             "none: equal weights",
+                                     choices=("none", "time_scale"))
         w_u: float = param(1.0, "weight of the u-equation loss", lo=0.0)
         w_v: float = param(1.0, "weight of the v-equation loss", lo=0.0)
         w_0: float = param(1.0, "weight of the initial-condition loss", lo=0.0)
@@ -156,6 +163,7 @@ class DSM(Solver):
         if p.initial_condition == "built_in":
             initial = lambda xu, xv: (problem.u0(xu), problem.v0(xv))  # noqa: E731
         grid, tau0 = self._time_grid(problem)
+        scale = self._velocity_scale(problem)
         t_fast = None
         if p.time_feature == "log" or (p.time_feature == "auto"
                                        and tau0 < problem.t_final / 20):
@@ -163,10 +171,18 @@ class DSM(Solver):
         self.net = TwinMLP(
             problem.d, p.width, p.depth, p.activation,
             x_shift=float(centre.mean()), x_scale=float(half.mean()) / 3.0,
-            t_scale=problem.t_final, out_scale=self._velocity_scale(problem),
-            initial=initial, dtype=self.dtype, generator=init, t_fast=t_fast).to(self.device)
+            t_scale=problem.t_final, out_scale=scale,
+            initial=initial, dtype=self.dtype, generator=init, t_fast=t_fast,
+            u_cap=p.u_cap * scale if p.u_cap else None).to(self.device)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=p.lr)
         self.train_times = torch.tensor(grid, dtype=self.dtype, device=self.device)
+        self._tau = None
+        if p.residual_weight == "time_scale":
+            probe = np.linspace(0.0, problem.t_final, 2001)
+            tau = problem.time_scale(probe)
+            self._tau = (torch.tensor(probe, dtype=self.dtype, device=self.device),
+                         torch.tensor((tau / tau.max()) ** 2, dtype=self.dtype,
+                                      device=self.device))
         self.resolved = {"steps": len(grid) - 1, "min_dt": float(np.min(np.diff(grid))),
                          "time_scale_0": tau0, "time_feature": "log" if t_fast else "linear",
                          "divergence": self.divergence, "velocity_scale": self.net.out_scale}
@@ -210,9 +226,20 @@ class DSM(Solver):
         res = residuals(self._uv, x, t, prob.grad_potential(x, t), hbar=prob.hbar,
                         mass=prob.mass, equations=p.equations, derivatives=p.derivatives,
                         divergence=self.divergence, probes=p.probes, generator=self.gen)
-        loss_u = (res["ru1"] * res["ru2"]).sum(-1).mean()
-        loss_v = (res["rv1"] * res["rv2"]).sum(-1).mean()
+        weight = self._residual_weight(t)
+        loss_u = (weight * (res["ru1"] * res["ru2"]).sum(-1)).mean()
+        loss_v = (weight * (res["rv1"] * res["rv2"]).sum(-1)).mean()
         return p.w_u * loss_u + p.w_v * loss_v, {"loss_u": loss_u, "loss_v": loss_v}
+
+    def _residual_weight(self, t):
+        """Per point: (tau(t) / tau_max)^2 with tau the problem's time scale, for
+        ``residual_weight="time_scale"`` (a residual du/dt ~ u / tau is then O(u / tau_max)
+        everywhere, so a fast start does not drown the rest of [0, T] in the loss); else 1."""
+        if self._tau is None:
+            return 1.0
+        grid, values = self._tau
+        idx = torch.clamp(torch.searchsorted(grid, t.detach()), 0, len(grid) - 1)
+        return values[idx]
 
     def initial_loss(self, x0):
         """w_0 E(|u(X0, 0) - u0|^2 + |v(X0, 0) - v0|^2) (zero when the condition is built in)."""
