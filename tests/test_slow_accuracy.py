@@ -10,7 +10,6 @@ import pytest
 from scipy.interpolate import CubicSpline
 
 import problems
-from solvers.base import FreeClock
 import solvers
 from solvers.base import FreeClock
 from harness.metrics import rel_l2
