@@ -158,6 +158,23 @@ def _table(value: Any, where: str) -> None:
         raise ParameterError(f"{where} must be a table, got {value!r}")
 
 
+#: The checks of an entry's keys of the same name (a solver's or a problem's table).
+_ENTRY_CHECKS = {
+    "params": _table,
+    "seeds": lambda value, where: _int_list(value, where, 0),
+    "dims": lambda value, where: _int_list(value, where, 1),
+    "time_limit_s": _seconds,
+    "budget_s": _seconds,
+}
+
+
+def _check_entry(entry: Any, allowed, where: str) -> None:
+    _check_keys(entry, allowed, where)
+    for key, check in _ENTRY_CHECKS.items():
+        if key in entry:
+            check(entry[key], f"{where}.{key}")
+
+
 def validate(data: dict[str, Any], where: str) -> None:
     """Check a profile's structure and types; names and parameter values are checked when the
     matrix is planned (every run is validated before any runs)."""
@@ -183,23 +200,10 @@ def validate(data: dict[str, Any], where: str) -> None:
     _table(data["problems"], f"{where}: problems")
     solver_names = set(data["solvers"])
     for name, entry in data["solvers"].items():
-        w = f"{where}: solvers.{name}"
-        _check_keys(entry, _SOLVER, w)
-        if "params" in entry:
-            _table(entry["params"], f"{w}.params")
-        if "seeds" in entry:
-            _int_list(entry["seeds"], f"{w}.seeds", 0)
-        if "time_limit_s" in entry:
-            _seconds(entry["time_limit_s"], f"{w}.time_limit_s")
+        _check_entry(entry, _SOLVER, f"{where}: solvers.{name}")
     for name, entry in data["problems"].items():
         w = f"{where}: problems.{name}"
-        _check_keys(entry, _PROBLEM, w)
-        if "params" in entry:
-            _table(entry["params"], f"{w}.params")
-        if "dims" in entry:
-            _int_list(entry["dims"], f"{w}.dims", 1)
-        if "budget_s" in entry:
-            _seconds(entry["budget_s"], f"{w}.budget_s")
+        _check_entry(entry, _PROBLEM, w)
         if "solvers" in entry:
             if not isinstance(entry["solvers"], list) or not all(
                     isinstance(s, str) for s in entry["solvers"]):

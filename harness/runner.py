@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-import resource
-import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -24,6 +22,7 @@ import problems
 import solvers
 from core import ParameterError
 from core.io import atomic_write_text
+from core.memory import peak_rss_mb
 from solvers.base import Budget
 
 from . import metrics as _metrics
@@ -91,12 +90,6 @@ def plan(req: RunRequest) -> PlannedRun:
     pspec, sspec = problem.spec(), solver.spec()
     rid = records.run_id(pspec, sspec, req.seed, {"n_times": req.n_times})
     return PlannedRun(req, problem, solver, device, rid, records.derive_seed(pspec, sspec, req.seed))
-
-
-def _peak_rss_mb() -> float:
-    # ru_maxrss is in KiB on Linux and bytes on macOS
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
 def _sync(device: str) -> None:
@@ -295,7 +288,7 @@ def run_record(run: PlannedRun, *, workdir: Path | None = None,
             record["anytime"] = anytime.points
     finally:
         timing["peak_mem_mb"] = (torch.cuda.max_memory_allocated() / 2**20
-                                 if run.device.startswith("cuda") else _peak_rss_mb())
+                                 if run.device.startswith("cuda") else peak_rss_mb())
         timing["peak_mem_kind"] = "cuda_allocated" if run.device.startswith("cuda") else "process_rss"
     return record, _history(solver)
 

@@ -8,7 +8,6 @@ from solvers.base import FreeClock
 import solvers
 from harness.metrics import rel_l2
 from problems.grid import GridSettings, plan_grid, propagate
-from solvers.base import FreeClock
 
 TIMES = np.linspace(0.0, 1.0, 51)
 

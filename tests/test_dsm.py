@@ -221,7 +221,6 @@ def test_simulation_with_exact_velocities_follows_the_exact_law(nu):
 
 
 def test_training_points():
-    p = problems.get("harmonic_nd", d=2)
     times = torch.linspace(0, 1, 51)
     gen = torch.Generator().manual_seed(8)
     xs = torch.randn(51, 10, 2)

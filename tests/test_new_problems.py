@@ -407,7 +407,6 @@ def _nelson_residuals(p, x, t, grad_v):
         return lambda y: sum((g(y + hx * e, t)[:, k] - g(y - hx * e, t)[:, k]) / (2 * hx[:, 0])
                              for k, e in enumerate(eye))
 
-    u, v = ref.u(x, t), ref.v(x, t)
     drho = _d5(lambda s: ref.density(x, s), t, ht)
     cont = drho + div(lambda y, s: ref.density(y, s)[:, None] * ref.v(y, s))(x)
     du = _d5(lambda s: ref.u(x, s), t, ht)

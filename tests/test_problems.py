@@ -1,7 +1,6 @@
 """Problems: registry, presets, the contract for every registered problem, and exact physics."""
 
 import json
-import math
 
 import numpy as np
 import pytest

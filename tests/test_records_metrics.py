@@ -1,7 +1,6 @@
 """Records are written atomically and read back; metrics follow their documented definitions."""
 
 import json
-import math
 import os
 from pathlib import Path
 

@@ -10,7 +10,7 @@ import problems
 import solvers
 from harness.metrics import abs_rms, rel_l2
 from problems.grid import SplitSettings, plan_split_grid, propagate
-from problems.grid.crank_nicolson import step_plan
+from problems.grid.march import step_plan
 from solvers.base import FreeClock
 
 TIMES = np.linspace(0.0, 1.0, 101)

@@ -42,41 +42,15 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from .observe import GridSolution, Observer, grid_values
+from .march import check_times, march
 from .settings import STENCILS, GridSettings
 
-__all__ = ["ENGINE_VERSION", "propagate", "step_plan", "check_times"]
+__all__ = ["ENGINE_VERSION", "propagate"]
 
 _UNSET = object()
 
 #: Bumped when a change here alters computed solutions, so that cached references are redone.
 ENGINE_VERSION = 2
-
-
-def step_plan(times: np.ndarray, dt: float) -> list[tuple[int, float]]:
-    """Steps per interval between consecutive ``times`` (from 0): ``(k, gap / k)`` with the
-    fewest equal steps no longer than ``dt``; equal intervals share one step size."""
-    plan, t_prev, last = [], 0.0, None
-    for t in times:
-        gap = t - t_prev
-        k = int(math.ceil(gap / dt - 1e-9)) if gap > 0 else 0
-        step = gap / k if k else 0.0
-        # the gaps of np.linspace differ in their last bits; snapping them to one value keeps
-        # one factorisation (Crank–Nicolson) or one set of phase arrays (split-operator), at a
-        # cost of ~1e-16 relative in the times reached
-        if k and last is not None and abs(step - last) <= 1e-12 * last:
-            step = last
-        if k:
-            last = step
-        plan.append((k, step))
-        t_prev = t
-    return plan
-
-
-def check_times(times) -> np.ndarray:
-    times = np.asarray(times, dtype=float)
-    if times.ndim != 1 or len(times) == 0 or times[0] < 0 or np.any(np.diff(times) < 0):
-        raise ValueError("times must be a non-empty, non-decreasing 1-D array starting at >= 0")
-    return times
 
 
 class _Hamiltonian:
@@ -247,8 +221,6 @@ def propagate(problem, settings: GridSettings, times: np.ndarray,
     every step).  A potential that depends on time (``problem.static_potential`` False) is
     evaluated at each step's midpoint.
     """
-    from tqdm.auto import tqdm
-
     times = check_times(times)
     d, n = settings.d, settings.n
     if d != problem.d:
@@ -278,28 +250,18 @@ def propagate(problem, settings: GridSettings, times: np.ndarray,
                        None if static else update)
     observer = Observer(axes, len(times))
 
-    plan = step_plan(times, settings.dt)
-    total = sum(k for k, _ in plan)
-    bar = tqdm(total=total, desc=f"crank-nicolson {d}d n={n}", unit="step", leave=False,
-               disable=(not progress) if progress is not None else None)
+    state = {"psi": psi}
 
-    def tick() -> None:
-        bar.update(1)
-        if time_limit_s is not None and time.perf_counter() - started > time_limit_s:
-            raise TimeoutError(f"Crank–Nicolson exceeded its time limit of {time_limit_s:g} s "
-                               f"after {stepper.steps} steps")
+    def advance(t_now: float, dt: float, k: int, tick) -> None:
+        state["psi"] = stepper.advance(state["psi"], t_now, dt, k, tick)
 
-    t_now = 0.0
-    try:
-        for j, (k, dt) in enumerate(plan):
-            if k:
-                psi = stepper.advance(psi, t_now, dt, k, tick)
-            t_now = float(times[j])
-            if not static:
-                update(t_now)  # the energy <H(t)> at the observation time
-            observer.record(j, psi, ham.kinetic_energy(psi, cell), ham.potential)
-    finally:
-        bar.close()
+    def observe(j: int, t: float) -> None:
+        if not static:
+            update(t)  # the energy <H(t)> at the observation time
+        observer.record(j, state["psi"], ham.kinetic_energy(state["psi"], cell), ham.potential)
+
+    march(times, settings.dt, advance, observe, label=f"Crank–Nicolson {d}d n={n}",
+          started=started, time_limit_s=time_limit_s, progress=progress)
 
     info = {
         "grid": settings.as_dict(),

@@ -44,7 +44,7 @@ from typing import Callable
 import numpy as np
 import scipy.fft
 
-from .crank_nicolson import check_times, step_plan
+from .march import check_times, march
 from .observe import GridSolution, Observer, _slabs, grid_values
 from .settings import SPLIT_ORDERS, SplitSettings
 
@@ -178,8 +178,6 @@ def propagate(problem, settings: SplitSettings, times: np.ndarray,
     reached the outer 5 % of the box: if it is not negligible, the periodic images interact and
     the box (``box_scale``) is too small.
     """
-    from tqdm.auto import tqdm
-
     times = check_times(times)
     d, n = settings.d, settings.n
     if d != problem.d:
@@ -199,35 +197,18 @@ def propagate(problem, settings: SplitSettings, times: np.ndarray,
     prop = _Propagator(problem, settings, psi)
     observer = Observer(axes, len(times))
 
-    plan = step_plan(times, settings.dt)
-    total = sum(k for k, _ in plan)
-    bar = tqdm(total=total, desc=f"split-operator {d}d n={n}", unit="step", leave=False,
-               disable=(not progress) if progress is not None else None)
-    steps = [0]
+    def observe(j: int, t: float) -> None:
+        prop._set_potential(t)
+        observer.record(j, prop.psi, prop.kinetic_energy(cell), prop.potential)
 
-    def tick() -> None:
-        steps[0] += 1
-        bar.update(1)
-        if time_limit_s is not None and time.perf_counter() - started > time_limit_s:
-            raise TimeoutError(f"the split-operator solve exceeded its time limit of "
-                               f"{time_limit_s:g} s after {steps[0]} steps")
-
-    t_now = 0.0
-    try:
-        for j, (k, dt) in enumerate(plan):
-            if k:
-                prop.interval(t_now, dt, k, tick)
-            t_now = float(times[j])
-            prop._set_potential(t_now)
-            observer.record(j, prop.psi, prop.kinetic_energy(cell), prop.potential)
-    finally:
-        bar.close()
+    steps = march(times, settings.dt, prop.interval, observe, label=f"split-operator {d}d n={n}",
+                  started=started, time_limit_s=time_limit_s, progress=progress)
 
     info = {
         "grid": settings.as_dict(),
         "method": settings.method,
         "engine_version": ENGINE_VERSION,
-        "steps": steps[0],
+        "steps": steps,
         "ffts": prop.ffts,
         "potential_evaluations": prop.potential_evaluations,
         "initial_norm_before_normalising": norm0,

@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from core.memory import peak_rss_mb, reset_peak_rss
+
 from .physics import Ansatz, residual, residual_scale
 
 __all__ = ["hello", "make_handler", "import_deepxde"]
@@ -49,30 +51,6 @@ def import_deepxde():
     return deepxde
 
 
-def _peak_rss_mb() -> float | None:
-    """This process's peak resident memory since the last reset (Linux: VmHWM), in MB."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-    import sys
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
-
-
-def _reset_peak_rss() -> None:
-    try:  # Linux >= 4.0: writing 5 resets the peak resident set size
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-    except OSError:
-        pass
-
-
 class Trainer:
     """One PINN: DeepXDE's data, network and model for a problem and parameters."""
 
@@ -81,7 +59,7 @@ class Trainer:
         self.spec = spec
         self.token = spec["token"]
         p = self.p = spec["params"]
-        _reset_peak_rss()
+        reset_peak_rss()
         torch.set_num_threads(spec["threads"])
         dde.config.set_default_float(p["dtype"])  # torch's default dtype, in this process only
         # DeepXDE's import made CUDA the default device where it exists.  For the CPU, clear
@@ -253,7 +231,7 @@ class Trainer:
             "final_loss": dict(zip(self.loss_names, map(float, losses[-1])))
             if losses.ndim == 2 and len(losses) else {},
             "final_residual_rms": residual_final,
-            "peak_rss_mb": _peak_rss_mb(),
+            "peak_rss_mb": peak_rss_mb(),
             "loss_terms": list(self.loss_names),
         }
 
