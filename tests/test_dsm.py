@@ -11,6 +11,7 @@ import problems
 from solvers.base import FreeClock
 import solvers
 from solvers.dsm import DSM
+from solvers.dsm.evaluation import eval_grid
 from solvers.dsm.equations import residuals
 from solvers.dsm.networks import TwinMLP
 from solvers.dsm.sampling import select_points, simulate
@@ -411,8 +412,8 @@ def test_time_grid_resolves_the_problems_own_time_scale():
     assert steps[0] == pytest.approx(tau0 / 30, rel=0.05) and steps.max() <= 0.01 + 1e-9
     assert np.all(np.diff(steps[:40]) >= -1e-12)  # growing through the fast start
     assert fast.resolved["time_feature"] == "log" and fast.resolved["steps"] == len(grid) - 1
-    eval_grid, index = fast._eval_grid(fast.params.eval_steps)
-    eval_steps = np.diff(eval_grid.numpy())
+    grid_e, index = eval_grid(fast.times, grid, fast.params.eval_steps)
+    eval_steps = np.diff(grid_e)
     assert eval_steps[0] <= steps[0] / 2 + 1e-12 and len(index) == 11
     capped = DSM({"iterations": 1, "max_steps": 120})
     capped.setup(singular, times=np.linspace(0, 1, 11), seed=0)

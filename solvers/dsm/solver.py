@@ -13,10 +13,10 @@ import torch
 from core import ParameterError, Parametrized, param
 
 from ..base import Budget, Clock, Observables, Solver
-from . import checkpoint
+from . import checkpoint, evaluation
 from .equations import DERIVATIVES, DIVERGENCES, EQUATIONS, residuals
 from .networks import ACTIVATIONS, TwinMLP
-from .sampling import SCHEMES, heun, select_points, simulate, time_grid
+from .sampling import SCHEMES, select_points, simulate, time_grid
 
 __all__ = ["DSM"]
 
@@ -388,27 +388,6 @@ class DSM(Solver):
         self.prior_train_s = float(state.get("train_s", 0.0))
 
     # --- evaluation -------------------------------------------------------------------------
-    def _eval_grid(self, steps: int) -> tuple[torch.Tensor, list[int]]:
-        """A time grid containing every record time, with >= eval_steps steps in all, and at
-        least two steps per training step where the training grid is finer (a fast start)."""
-        times = self.times
-        per = max(1, math.ceil(steps / max(len(times) - 1, 1)))
-        train = self.train_times.cpu().numpy()
-        pieces, index = [np.array([times[0]])], [0]
-        for a, b in zip(times[:-1], times[1:]):
-            inside = train[(train > a) & (train < b)]
-            if b <= a:
-                nodes = np.array([])
-            elif inside.size:  # the training nodes, each step halved, and >= per steps
-                nodes = np.union1d(inside, np.linspace(a, b, per + 1))
-                nodes = np.union1d(nodes, 0.5 * (nodes[1:] + nodes[:-1]))[1:]
-            else:
-                nodes = np.linspace(a, b, per + 1)[1:]
-            pieces.append(nodes)
-            index.append(index[-1] + len(nodes))
-        grid = np.concatenate(pieces)
-        return torch.tensor(grid, dtype=self.dtype, device=self.device), index
-
     def evaluate(self) -> Observables:
         return self._observe(self.params.eval_samples, self.seed + 7919)
 
@@ -422,61 +401,21 @@ class DSM(Solver):
         return {"samples": self.params.anytime_samples, "eval_steps": self.params.anytime_steps,
                 "integrator": "heun", "nu": self.params.eval_nu}
 
-    @torch.no_grad()
     def _observe(self, S: int, seed: int, steps: int | None = None) -> Observables:
         """Observables from ``S`` fresh trajectories of the learned diffusion (stochastic Heun
-        on a grid containing the record times), simulated in chunks of ``eval_chunk``."""
-        p, prob = self.params, self.problem
-        grid, index = self._eval_grid(steps or p.eval_steps)
-        at_record = {i: j for j, i in enumerate(index)}
-        T, d = len(self.times), prob.d
-        k = min(p.keep_coords, d)
-        nu = p.eval_nu
-        s1, s2 = np.zeros((T, d)), np.zeros((T, d))
-        c1, c2, energy = np.zeros(T), np.zeros(T), np.zeros(T)
-        kept = np.empty((T, S, k), dtype=np.float32 if self.dtype == torch.float32 else np.float64)
-        gen = torch.Generator(device=self.device).manual_seed(seed)
-        done = 0
-        while done < S:
-            n = min(p.eval_chunk, S - done)
-            tcol = torch.empty(n, dtype=self.dtype, device=self.device)
-
-            def drift(x, t):
-                tcol.fill_(t)
-                return self.net.drift(x, tcol, nu)[0]
-
-            def observe(i, x, t):
-                j = at_record.get(i)
-                if j is None:
-                    return
-                x64 = x.double()
-                s1[j] += x64.sum(0).cpu().numpy()
-                s2[j] += (x64 * x64).sum(0).cpu().numpy()
-                xb = x64.mean(1)
-                c1[j] += float(xb.sum())
-                c2[j] += float((xb * xb).sum())
-                tcol.fill_(t)
-                u, v = self.net(x, x, tcol)
-                e = 0.5 * prob.mass * ((u.double() ** 2).sum(1) + (v.double() ** 2).sum(1)) \
-                    + prob.potential(x64, t)
-                energy[j] += float(e.sum())
-                kept[j, done:done + n] = x[:, :k].cpu().numpy()
-
-            heun(drift, prob.sample_x0(n, gen, dtype=self.dtype), grid, self._diffusion(nu), gen,
-                 observe)
-            done += n
-        mean = s1 / S
-        var = (s2 / S - mean**2) * S / (S - 1)
-        com_var = (c2 / S - (c1 / S) ** 2) * S / (S - 1)
-        return Observables(
-            times=self.times, mean=mean, var=var, com_var=com_var, energy=energy / S,
-            samples=kept, n_samples=S, sample_kind="paths", diffusion_nu=nu,
-            velocity=self.velocity,
-            diagnostics={
-                "eval_steps": len(grid) - 1, "eval_integrator": "heun", "eval_nu": nu,
-                "final_loss": self.history["loss"][-1] if self.history["loss"] else None,
-                "velocity_scale": self.net.out_scale, "divergence": self.divergence,
-            })
+        on a grid containing the record times, with ``steps`` or ``eval_steps`` steps)."""
+        p = self.params
+        grid, index = evaluation.eval_grid(self.times, self.train_times.cpu().numpy(),
+                                           steps or p.eval_steps)
+        grid = torch.tensor(grid, dtype=self.dtype, device=self.device)
+        obs = evaluation.observe(self.net, self.problem, self.times, grid, index, S=S, seed=seed,
+                                 nu=p.eval_nu, diffusion=self._diffusion(p.eval_nu),
+                                 chunk=p.eval_chunk, keep_coords=p.keep_coords)
+        obs.velocity = self.velocity
+        obs.diagnostics.update({
+            "final_loss": self.history["loss"][-1] if self.history["loss"] else None,
+            "velocity_scale": self.net.out_scale, "divergence": self.divergence})
+        return obs
 
     @torch.no_grad()
     def velocity(self, x: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
