@@ -8,17 +8,26 @@ failed, 128 + the signal number when interrupted (130 for Ctrl-C, 143 for SIGTER
 
 from __future__ import annotations
 
+import datetime as _dt
+import json
+import os
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from core import ParameterError
+from core.io import atomic_write_text
 
 from . import records
 from .runner import PlannedRun, RunRequest, plan
 
-__all__ = ["plan_all", "pending", "run_all", "format_metrics", "SHOWN_METRICS"]
+__all__ = ["plan_all", "pending", "run_all", "format_metrics", "SHOWN_METRICS", "JOB_LOG",
+           "read_job_log"]
+
+#: The file in a results folder that lists the matrix jobs that wrote into it.
+JOB_LOG = "jobs.json"
 
 #: Metrics shown on a run's progress line.
 SHOWN_METRICS = ("mean_rel_l2", "mean_abs_rms", "var_rel_l2", "com_var_err", "energy_drift")
@@ -97,11 +106,18 @@ def run_all(todo: list[PlannedRun], out: Path, executor, total: int, done: int =
         bar.set_postfix(failed=counter["failed"], refresh=False)
 
     print(f"running {len(todo)} of {total} runs ({executor.describe()}) into {out}", flush=True)
+    job = {"started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+           "runs": len(todo), "planned": total, "executor": executor.describe(),
+           "cpu_count": os.cpu_count(), "load_start": _load()}
+    wall0 = time.perf_counter()
     handlers = {}
     if hasattr(signal, "SIGTERM"):
         handlers[signal.SIGTERM] = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         executor.run(todo, out, on_record)
+        if todo:
+            _log_job(out, dict(job, wall_s=time.perf_counter() - wall0, load_end=_load(),
+                               failed=counter["failed"]))
     except (KeyboardInterrupt, _Interrupted) as exc:
         bar.close()
         signum = getattr(exc, "signum", signal.SIGINT)
@@ -116,3 +132,23 @@ def run_all(todo: list[PlannedRun], out: Path, executor, total: int, done: int =
             executor.close()
         bar.close()
     return 1 if counter["failed"] else 0
+
+
+def _load() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # not every platform has a load average
+        return None
+
+
+def read_job_log(out: Path) -> list[dict[str, Any]]:
+    """The jobs recorded in ``out``'s :data:`JOB_LOG` (oldest first; empty when there is none)."""
+    path = Path(out) / JOB_LOG
+    return json.loads(path.read_text())["jobs"] if path.is_file() else []
+
+
+def _log_job(out: Path, job: dict[str, Any]) -> None:
+    """Append a finished job (its wall time, runs, executor and the machine's load before and
+    after) to ``out``'s job log, so that a results folder says how long it took to make."""
+    jobs = read_job_log(out) + [job]
+    atomic_write_text(Path(out) / JOB_LOG, json.dumps({"jobs": jobs}, indent=1) + "\n")

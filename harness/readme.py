@@ -13,6 +13,8 @@ Kinds (the first word after ``generated:``; the rest are paths relative to the p
 ``accuracy DIR``     the accuracy-for-cost table of DIR (errors at budgets, seconds to accuracies)
 ``breaks DIR``       problem × solver: the headline error of each, or why it declined or failed
 ``scaling FILE...``  seconds per iteration against d from scaling studies, one row per study
+``job DIR``          how the records of DIR were made: runs, wall time, executor, the machine's
+                     load (from DIR's job log, written by ``run --all``)
 ``runs DIR``         one row per ok record: its solver parameters that differ between records,
                      its errors and seconds (for ablations and seed tables)
 
@@ -34,6 +36,7 @@ import pandas as pd
 from core.io import atomic_write_text
 
 from . import records
+from .matrix import read_job_log
 from .env import PROJECT_ROOT
 from .report import accuracy_for_cost, accuracy_markdown, runs_table, summary_markdown, \
     summary_table
@@ -93,6 +96,22 @@ def _breaks(root: Path, args: list[str]) -> str:
     return "\n".join(rows)
 
 
+def _job(root: Path, args: list[str]) -> str:
+    jobs = read_job_log(root / args[0])
+    if not jobs:
+        return f"(no job log in `{args[0]}`)"
+    lines = []
+    for job in jobs:
+        minutes, seconds = divmod(round(job["wall_s"]), 60)
+        load = job.get("load_start"), job.get("load_end")
+        load_text = (f", 1-minute load {load[0][0]:g} before and {load[1][0]:g} after"
+                     if all(load) else "")
+        lines.append(f"- {job['started'][:10]}: {job['runs']} of {job['planned']} runs in "
+                     f"**{minutes} min {seconds:02d} s** ({job['executor']}, "
+                     f"{job['cpu_count']} CPUs{load_text}; {job.get('failed', 0)} failed)")
+    return "\n".join(lines)
+
+
 def _scaling(root: Path, args: list[str]) -> str:
     studies = [(a, json.loads((root / a).read_text())) for a in args]
     dims = sorted({r["d"] for _, s in studies for r in s["results"] if r.get("status") == "ok"})
@@ -123,14 +142,14 @@ def _runs(root: Path, args: list[str]) -> str:
              **{k: r["solver"]["params"].get(k) for k in varying},
              **{m: _fmt(r["metrics"].get(m)) for m in metrics},
              train_s=_fmt(r["timing"].get("train_s")),
-             iterations=r["timing"].get("iterations"))
+             **{"iterations done": r["timing"].get("iterations")})
         for r in recs])
     return frame.to_markdown(index=False)
 
 
 KINDS: dict[str, Callable[[Path, list[str]], str]] = {
     "summary": _summary, "accuracy": _accuracy, "breaks": _breaks, "scaling": _scaling,
-    "runs": _runs,
+    "runs": _runs, "job": _job,
 }
 
 

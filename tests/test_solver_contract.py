@@ -8,6 +8,7 @@ import pytest
 import problems
 import solvers
 from solvers.base import FreeClock, Observables, SolverStateError
+from harness import profiles
 
 PAIRS = [(s, p) for s in solvers.names() for p in problems.names()]
 
@@ -83,3 +84,13 @@ def test_steps_out_of_order_are_clear_errors(solver_name):
         solver.evaluate()
     with pytest.raises(SolverStateError, match="before setup"):
         solver.run(FreeClock())
+
+
+def test_quick_profile_runs_every_solver_and_problem_with_their_quick_params():
+    """The CI smoke profile covers the registries: every registered solver with its own
+    ``quick_params`` (so the profile and the class cannot drift apart) and every problem."""
+    quick = profiles.load("quick").data
+    assert sorted(quick["solvers"]) == sorted(solvers.names())
+    assert sorted(quick["problems"]) == sorted(problems.names())
+    for name, entry in quick["solvers"].items():
+        assert entry.get("params", {}) == solvers.solver_class(name).quick_params, name

@@ -1,0 +1,63 @@
+"""The README's generated sections: up to date with the committed records, and each kind
+rendered from records rather than typed in."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harness import matrix, readme, records
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICK = "results/baseline/quick"
+
+
+def test_readme_sections_match_their_records():
+    """``python -m harness readme --check``: a change of records without the README (or of the
+    README's tables by hand) fails here; run ``python -m harness readme`` to regenerate."""
+    text = (ROOT / "README.md").read_text()
+    assert readme.sections(text), "the README has no generated sections"
+    assert readme.update(ROOT / "README.md", check=True) == []
+
+
+def test_every_kind_renders_the_records_it_names(tmp_path):
+    out = tmp_path / "results"
+    shutil.copytree(ROOT / QUICK, out)
+    recs = [rec for _, rec in records.iter_records(out)]
+    ok = [r for r in recs if r["status"] == "ok"]
+    assert ok
+    for kind in ("summary", "breaks", "runs"):
+        body = readme.render(f"{kind} results", tmp_path)
+        for rec in ok:
+            assert rec["problem"]["name"] in body, (kind, rec["run_id"])
+    breaks = readme.render("breaks results", tmp_path)
+    for rec in recs:
+        assert rec["solver"]["name"] in breaks.splitlines()[0]
+    assert readme.render("job results", tmp_path).startswith("(no job log")
+    matrix._log_job(out, {"started": "2026-12-02T18:00:00+00:00", "runs": 3, "planned": 5,
+                          "executor": "local, 2 worker(s) x 1 thread(s)", "cpu_count": 2,
+                          "load_start": [0.5, 0.4, 0.3], "load_end": [2.0, 1.5, 1.0],
+                          "wall_s": 125.4, "failed": 1})
+    job = readme.render("job results", tmp_path)
+    assert "3 of 5 runs in **2 min 05 s**" in job and "load 0.5 before and 2 after" in job
+    assert "1 failed" in job
+
+
+def test_update_rewrites_stale_sections_and_check_leaves_them(tmp_path):
+    (tmp_path / "res").mkdir()
+    src = next(p for p, _ in records.iter_records(ROOT / QUICK))
+    shutil.copy(src, tmp_path / "res" / src.name)
+    page = tmp_path / "PAGE.md"
+    stale = ("intro\n<!-- begin generated: runs res -->\nhand-typed 0.001\n"
+             "<!-- end generated -->\noutro\n")
+    page.write_text(stale)
+    assert readme.update(page, tmp_path, check=True) == ["runs res"]
+    assert page.read_text() == stale
+    assert readme.update(page, tmp_path) == ["runs res"]
+    text = page.read_text()
+    assert "hand-typed" not in text and text.startswith("intro\n") and text.endswith("outro\n")
+    assert json.loads(src.read_text())["problem"]["name"] in text
+    assert readme.update(page, tmp_path, check=True) == []
+    with pytest.raises(ValueError, match="unknown generated section kind"):
+        readme.render("nonsense res", tmp_path)
