@@ -45,7 +45,7 @@ class DSM(Solver):
     @dataclass(frozen=True)
     class Params(Parametrized):
         # networks
-        width: int = param(128, "hidden width of each network", lo=1, hi=8192)
+        width: int = param(64, "hidden width of each network", lo=1, hi=8192)
         depth: int = param(2, "hidden layers of each network", lo=1, hi=16)
         activation: str = param("tanh", "activation (smooth)", choices=tuple(ACTIVATIONS))
         initial_condition: str = param(
@@ -92,11 +92,11 @@ class DSM(Solver):
         w_u: float = param(1.0, "weight of the u-equation loss", lo=0.0)
         w_v: float = param(1.0, "weight of the v-equation loss", lo=0.0)
         w_0: float = param(1.0, "weight of the initial-condition loss", lo=0.0)
-        lr: float = param(1e-3, "Adam learning rate", lo=0.0, lo_open=True, hi=1.0)
+        lr: float = param(5e-3, "Adam learning rate", lo=0.0, lo_open=True, hi=1.0)
         schedule: str = param("cosine", "learning-rate schedule: cosine over the training's "
                                         "progress (iterations done or seconds spent, whichever "
                                         "is further), or constant", choices=("cosine", "constant"))
-        lr_final: float = param(0.01, "final learning rate / lr (cosine)", lo=0.0, hi=1.0)
+        lr_final: float = param(0.1, "final learning rate / lr (cosine)", lo=0.0, hi=1.0)
         iterations: int = param(3000, "training iterations (the budget)", lo=0)
         max_seconds: float = param(0.0, "stop training after this many training seconds on the "
                                         "harness's clock (0: no limit)", lo=0.0)

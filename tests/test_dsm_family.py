@@ -1,0 +1,68 @@
+"""DSM's defaults on packets no other test uses (python -m pytest -m slow).
+
+The defaults are derived from each problem's own scales (time grid from Problem.time_scale, the
+velocity scale, the time feature), so a user's first run on their own parameters should be as
+good as on the presets.  A seeded random family of Gaussian packets, d = 1 and 2, each run once
+through the harness with DSM's defaults (one thread each, two at a time): the median var_rel_l2
+must be <= 0.03 and the worst <= 0.06 against the exact packets.
+"""
+
+import json
+import statistics
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+#: d of the family's members (the seed below draws the rest).
+DIMS = (1, 1, 1, 1, 2, 2)
+
+
+def family(seed: int = 20261202) -> list[dict]:
+    """The packets: omega in [0.5, 3], hbar log-uniform in [0.005, 0.1], sigma2 log-uniform in
+    [0.03, 0.3] and phase in [-3, 3] (in units of the packet's own wavenumber scale 1/sigma), the
+    trap centre in [-0.2, 0.2]."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for d in DIMS:
+        sigma2 = float(np.exp(rng.uniform(np.log(0.03), np.log(0.3))))
+        out.append({
+            "d": d, "omega": float(rng.uniform(0.5, 3.0)),
+            "hbar": float(np.exp(rng.uniform(np.log(0.005), np.log(0.1)))),
+            "sigma2": sigma2, "phase": float(rng.uniform(-3, 3) / np.sqrt(sigma2)),
+            "center": float(rng.uniform(-0.2, 0.2)),
+        })
+    return out
+
+
+def _run(index: int, params: dict, out: Path) -> dict:
+    problem = "harmonic_1d" if params["d"] == 1 else "harmonic_nd"
+    sets = [f"problem.{k}={v!r}" for k, v in params.items() if not (k == "d" and problem ==
+                                                                     "harmonic_1d")]
+    cmd = [sys.executable, "-m", "harness", "run", "--problem", problem, "--solver", "dsm",
+           "--threads", "1", "--out", str(out / str(index))]
+    for s in sets:
+        cmd += ["--set", s]
+    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    (rec,) = [json.loads(p.read_text()) for p in (out / str(index)).glob("*.json")
+              if not p.name.endswith(".history.json")]
+    return rec
+
+
+def test_default_dsm_holds_across_the_packet_family(tmp_path):
+    members = family()
+    with ThreadPoolExecutor(2) as pool:
+        recs = list(pool.map(lambda a: _run(a[0], a[1], tmp_path), enumerate(members)))
+    assert all(r["status"] == "ok" for r in recs), [r["reason"] for r in recs]
+    errors = [r["metrics"]["var_rel_l2"] for r in recs]
+    table = [(m, round(e, 4), round(r["metrics"]["var_rel_l2_floor"], 4))
+             for m, e, r in zip(members, errors, recs)]
+    assert statistics.median(errors) <= 0.03, table
+    assert max(errors) <= 0.06, table
