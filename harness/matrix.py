@@ -21,6 +21,7 @@ from core import ParameterError
 from core.io import atomic_write_text
 
 from . import records
+from .env import load_average
 from .runner import PlannedRun, RunRequest, plan
 
 __all__ = ["plan_all", "pending", "run_all", "format_metrics", "SHOWN_METRICS", "JOB_LOG",
@@ -108,7 +109,7 @@ def run_all(todo: list[PlannedRun], out: Path, executor, total: int, done: int =
     print(f"running {len(todo)} of {total} runs ({executor.describe()}) into {out}", flush=True)
     job = {"started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
            "runs": len(todo), "planned": total, "executor": executor.describe(),
-           "cpu_count": os.cpu_count(), "load_start": _load()}
+           "cpu_count": os.cpu_count(), "load_start": load_average()}
     wall0 = time.perf_counter()
     handlers = {}
     if hasattr(signal, "SIGTERM"):
@@ -116,7 +117,7 @@ def run_all(todo: list[PlannedRun], out: Path, executor, total: int, done: int =
     try:
         executor.run(todo, out, on_record)
         if todo:
-            _log_job(out, dict(job, wall_s=time.perf_counter() - wall0, load_end=_load(),
+            _log_job(out, dict(job, wall_s=time.perf_counter() - wall0, load_end=load_average(),
                                failed=counter["failed"]))
     except (KeyboardInterrupt, _Interrupted) as exc:
         bar.close()
@@ -133,12 +134,6 @@ def run_all(todo: list[PlannedRun], out: Path, executor, total: int, done: int =
         bar.close()
     return 1 if counter["failed"] else 0
 
-
-def _load() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:  # not every platform has a load average
-        return None
 
 
 def read_job_log(out: Path) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ import numpy as np
 import solvers
 from core import ParameterError
 
-from .env import environment, resolve_device
+from .env import environment, load_average, resolve_device
 from .protocol import outcome_record, run_isolated
 from .runner import RunRequest, plan
 
@@ -38,22 +38,16 @@ MIN_TIMED_ITERATIONS = 5
 DEFAULT_THREADS = 1
 
 
-def _load() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:  # pragma: no cover
-        return None
-
 
 def measure(request: RunRequest, threads: int, warmup: int) -> dict[str, Any]:
     """One size in a run process of its own: its timing, peak memory and the load around it."""
     run = plan(request)
     out: dict[str, Any] = {"d": run.problem.d, "problem_params": run.problem.params(),
-                           "threads": threads, "load_before": _load()}
+                           "threads": threads, "load_before": load_average()}
     outcome = run_isolated(asdict(request), run.run_id, threads=threads,
                            execution={"executor": "scaling"})
     record = outcome_record(run, outcome)
-    out["load_after"] = _load()
+    out["load_after"] = load_average()
     if record["status"] != "ok":
         return dict(out, status=record["status"], reason=record["reason"])
     timing = record["timing"]
@@ -98,7 +92,7 @@ def scaling(problem_name: str, solver_name: str, dims: list[int], *, problem_par
                            device=device, anytime=False, evaluate=False) for d in dims]
     for req in requests:
         plan(req)
-    load = _load()
+    load = load_average()
     if load and load[0] > 0.5:
         warnings.warn(f"the machine's load average is {load[0]:g}: timings may be contended",
                       stacklevel=2)
