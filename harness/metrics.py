@@ -22,6 +22,9 @@ names):
 ``w1_mean`` / ``w1_max``
     1-Wasserstein distance between the first coordinate's marginal and the reference's, at five
     times (t = 0, T/4, T/2, 3T/4, T), averaged / worst.
+``w1_mid``
+    The same at t = T/2 alone (for ``superposition``, t = pi/2: half way between the density's
+    nodes at t = 0 and pi).
 ``pair_w1_mean`` / ``pair_w1_max``
     The same for the pair distance x_0 - x_1 (d >= 2), the interaction's fingerprint.
 ``crossed`` / ``crossed_err``
@@ -196,6 +199,8 @@ def point_metrics(rs: ReferenceSeries, obs, rng: np.random.Generator | None = No
         if w1:
             series["w1"] = {"times": times[rs.w1_idx], "values": w1}
             out.update(w1_mean=float(np.mean(w1)), w1_max=float(np.max(w1)))
+            mid = int(np.argmin(np.abs(times[rs.w1_idx] - 0.5 * (times[0] + times[-1]))))
+            out["w1_mid"] = float(w1[mid])
     if problem.d >= 2:
         _pair_metrics(rs, obs, out, series, keep)
     if problem.crossing is not None:

@@ -97,9 +97,11 @@ def test_every_solver_gets_the_same_schedule(fault_plugin):
         assert rec["status"] == "ok", rec["reason"]
         info = rec["anytime_info"]
         assert info["schedule_s"] == [s for s in SCHEDULE_S if s <= rec["timing"]["train_s"]]
-        # every point but the end is taken at (just after) a scheduled time
+        # every point but the end is taken at (just after) a scheduled time: at the end of the
+        # iteration that passed it (an iteration lasts longer on a loaded machine)
+        step = rec["timing"].get("s_per_iter") or 0.0
         for p in rec["anytime"][:-1]:
-            assert min(p["train_s"] - s for s in SCHEDULE_S if s <= p["train_s"]) < 0.5
+            assert min(p["train_s"] - s for s in SCHEDULE_S if s <= p["train_s"]) < 0.5 + 2 * step
 
 
 def test_a_run_killed_between_checkpoints_leaves_no_record_of_its_own(fault_plugin, tmp_path):
