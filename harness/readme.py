@@ -47,6 +47,8 @@ _SECTION = re.compile(r"(<!-- begin generated: (?P<spec>[^>]*?) -->\n)(?P<body>.
                       r"(<!-- end generated -->)", re.S)
 #: The errors shown per problem in the "breaks" table, first present wins.
 HEADLINE = ("var_rel_l2", "com_var_err", "mean_abs_rms", "mean_rel_l2")
+#: Shown after the headline where a record has them (a barrier's transmission error).
+ALSO_SHOWN = ("crossed_err",)
 #: Columns of the "runs" table.
 RUN_METRICS = ("mean_rel_l2", "mean_abs_rms", "var_rel_l2", "norm_drift", "energy_drift",
                "com_var_err", "w1_mean", "pair_w1_mean")
@@ -83,6 +85,7 @@ def _breaks(root: Path, args: list[str]) -> str:
             m = rec["metrics"]
             name = next((k for k in HEADLINE if k in m), None)
             text = f"d={d}: {name} {_fmt(m[name])}" if name else f"d={d}: ok"
+            text += "".join(f", {k} {_fmt(m[k])}" for k in ALSO_SHOWN if k in m)
         else:
             reason = (rec.get("reason") or "").split(";")[0]
             text = f"d={d}: {rec['status']} ({reason[:90]})"
