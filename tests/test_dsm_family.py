@@ -57,6 +57,12 @@ def _run(index: int, params: dict, out: Path) -> dict:
     return rec
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "measured 2026-12-02: the third member (omega 2.43, hbar 0.080, sigma2 0.085: a packet 5x "
+    "wider than the trap's ground state, whose variance breathes down 20x to 0.0042 at t = 0.6 "
+    "and back) reached var_rel_l2 = 0.29 after 800 iterations: DSM's variance lags the squeeze "
+    "(0.021 at t = 0.6) and does not come back; open in the DSM-defaults issue.  strict: this "
+    "fails as soon as DSM's defaults pass, so the mark must then go"))
 def test_default_dsm_holds_across_the_packet_family(tmp_path):
     members = family()
     with ThreadPoolExecutor(2) as pool:
