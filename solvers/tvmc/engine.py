@@ -504,19 +504,39 @@ class Engine:
                         propagation_type="real", t0=0.0)
 
     def _warm_up(self) -> None:
-        """Compile what the run will call: one evaluation of the TDVP right-hand side at t = 0
-        (sampling, local energies, forces, QGT and its solve) and the record-time sampling and
-        local energies.  The chains move on by the samples drawn, in equilibrium; nothing else
-        changes."""
+        """Compile what the run will call: one integrator step over the first record interval
+        (sampling, local energies, forces, QGT and its solve at every stage, and the step's own
+        kernels: measured, the first step compiles for 25 s at d = 2), then, with the stepped
+        parameters (their arrays are typed as the run's will be: with the initial ones the
+        kernels compile again), the record-time sampling, local energies and finiteness check.
+        Everything is then undone (parameters, sampler state with its random key, the
+        integrator and the driver's step count), so the run computes exactly what it would
+        have without the warm-up."""
         s = self.settings
-        jax.block_until_ready(self.driver.ode())
-        self.vstate.sample(n_samples=s.n_samples_obs or s.n_samples,
-                           n_discard_per_chain=s.n_discard_obs)
-        n_obs = s.n_samples_obs or s.n_samples
-        per_chain = max(1, -(-min(s.n_samples_energy or n_obs, n_obs) // s.n_chains))
-        pts = jnp.tile(jnp.asarray(self.vstate.sampler_state.σ), (per_chain, 1))
-        jax.block_until_ready(self._local_values(self.generator, self.vstate.variables, pts))
+        driver = self.driver
+        saved = (driver._integrator, driver._step_count, self.vstate.parameters,
+                 self.vstate.sampler_state)
+        if len(self.times) > 1:
+            span = float(self.times[1] - self.times[0])
+            self._run_segment(span, float(self.times[1]))
+        else:
+            jax.block_until_ready(driver.ode())
+        self._finite()
+        self._warm_observation()
+        driver._integrator, driver._step_count = saved[0], saved[1]
+        self.vstate.parameters = saved[2]
+        self._warm_observation()  # psi0's record at t = 0
+        self.vstate.sampler_state = saved[3]
         self.vstate.reset()
+
+    def _warm_observation(self) -> None:
+        """Compile a record for the current parameters (sampling, local energies, statistics,
+        the proposal's adaptation); the caller restores the sampler state."""
+        self.observe()
+
+    def _finite(self) -> bool:
+        return all(bool(jnp.all(jnp.isfinite(leaf)))
+                   for leaf in jax.tree.leaves(self.vstate.parameters))
 
     # --- observables ---------------------------------------------------------------------------
     def observe(self) -> dict[str, Any]:
@@ -603,9 +623,7 @@ class Engine:
             self._run_segment(span, target)
             self.steps += int(self.driver.step_count - before)
             self.t_index += 1
-            finite = all(bool(jnp.all(jnp.isfinite(leaf)))
-                         for leaf in jax.tree.leaves(self.vstate.parameters))
-            if not finite:
+            if not self._finite():
                 self.failure = (f"the parameters became non-finite between t = "
                                 f"{self.times[self.t_index - 1]:g} and t = {target:g}")
                 self.run_seconds += time.perf_counter() - started
