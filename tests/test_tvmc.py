@@ -10,7 +10,6 @@ without it; the parameter and ladder tests do not.
 from __future__ import annotations
 
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -110,7 +109,7 @@ def test_small_run_through_the_harness_is_at_its_floors(tmp_path):
     assert m["var_rel_l2_floor"] < 0.05  # a floor that means something
     assert abs(m["energy_err"]) < 0.02
     diag = rec["diagnostics"]
-    assert diag["worker"]["worker_pid"] != os.getpid() and "jax" not in sys.modules
+    assert diag["worker"]["worker_pid"] != os.getpid()  # NetKet ran in its own process
     assert diag["fit_residual"] < 1e-9 and diag["complete"] and diag["steps"] == 50
     ess = np.asarray(diag["ess"])
     assert np.all((ess > 100) & (ess <= SMALL["obs_samples"]))

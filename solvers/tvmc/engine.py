@@ -27,9 +27,8 @@ record time to record time) and :func:`run` (everything at once, returning a dic
 from __future__ import annotations
 
 import math
-import os
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields
 from functools import partial
 from typing import Any, Callable
 
@@ -512,7 +511,6 @@ class Engine:
         Everything is then undone (parameters, sampler state with its random key, the
         integrator and the driver's step count), so the run computes exactly what it would
         have without the warm-up."""
-        s = self.settings
         driver = self.driver
         saved = (driver._integrator, driver._step_count, self.vstate.parameters,
                  self.vstate.sampler_state)

@@ -51,11 +51,13 @@ WORKER = "solvers.tvmc.worker"
 GRACE_S = 120.0
 #: Seconds allowed for a setup (imports, the fit of psi0, compilation).
 SETUP_TIMEOUT_S = 900.0
-#: Memory model of the process (calibrated on measured peaks, see ``memory_estimate_gb``):
-#: the JAX/NetKet process with its compiled kernels, ...
+#: Memory model of the process (see ``memory_estimate_gb``), on measured peaks of the process
+#: at the defaults (one XLA thread): 0.92 GB for the 1-D packet (gaussian), 1.14 GB and 1.22 GB
+#: for bosons d = 2, 3 (hermite); beyond d = 3 it is an extrapolation.  The JAX/NetKet process
+#: with its compiled kernels, ...
 BASE_GB = 1.0
 #: ... and bytes per (sample x feature value x direction) of a vectorised local-energy batch.
-BYTES_PER_ENTRY = 256.0
+BYTES_PER_ENTRY = 64.0
 
 
 def worker_env(threads: int) -> dict[str, str]:
