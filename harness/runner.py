@@ -315,9 +315,9 @@ def _anytime_info(run: PlannedRun, anytime: _Anytime, clock: AnytimeClock | None
             info["floors"], info["floor_kind"] = floor_metrics(
                 anytime.series, anytime.last_obs, anytime.last_metrics, seed=run.rng_seed)
     elif solver.anytime == "ladder":
-        info["note"] = ("a grid is not iterative: each point is a solve at a coarser rung of "
-                        "the solver's resolution ladder, its seconds that solve's own; the last "
-                        "point is the run itself")
+        info["note"] = ("the solve is not iterative: each point is a solve at a coarser rung of "
+                        "the solver's ladder (a grid's resolutions, t-VMC's samples), its "
+                        "seconds that solve's own; the last point is the run itself")
     else:
         info["note"] = "the solver cannot checkpoint: one point, the final result"
     return info

@@ -16,10 +16,11 @@ from .crank_nicolson import CrankNicolson
 from .dsm import DSM
 from .pinn import Pinn
 from .split_operator import SplitOperator
+from .tvmc import TVMC
 
 __all__ = ["get", "names", "solver_class", "register", "Solver", "Observables", "Budget"]
 
-_CLASSES: tuple[type[Solver], ...] = (CrankNicolson, SplitOperator, DSM, Pinn)
+_CLASSES: tuple[type[Solver], ...] = (CrankNicolson, SplitOperator, DSM, Pinn, TVMC)
 _REGISTRY = Registry("solver", _CLASSES, lambda cls, params: cls(params), base=Solver)
 REGISTRY: dict[str, type[Solver]] = _REGISTRY.classes
 names = _REGISTRY.names

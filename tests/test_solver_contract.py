@@ -71,6 +71,7 @@ def test_solver_declares_its_kind_and_parameters(solver_name):
     with pytest.raises(ValueError, match="unknown parameter"):
         cls({"no_such_parameter": 1})
     if cls.budget_param is not None:
+        # a budget is training seconds, checkpointed along the way
         assert cls.budget_param in specs and cls.anytime == "checkpoints"
     if cls.anytime == "ladder":
         assert cls().ladder(), "a ladder has coarser rungs"

@@ -1,5 +1,5 @@
-"""The t-VMC engine's numerics (solvers/tvmc/engine.py, NetKet): fast checks, and slow accuracy
-checks against exact and grid references.
+"""The t-VMC engine's numerics (solvers/tvmc/engine.py, NetKet): fast checks (the slow accuracy
+checks against exact and grid references are the solver's, in tests/test_tvmc.py).
 
 The engine imports JAX and NetKet, so these tests skip where NetKet is not installed
 (``pip install 'dsm-bench[tvmc]'``).
@@ -151,40 +151,5 @@ def test_result_layout():
     assert res["diagnostics"]["steps"] == 4
 
 
-# --- slow accuracy checks --------------------------------------------------------------------
-def rel_l2(est, ref):
-    return float(np.mean(np.linalg.norm(est - ref, axis=0) / np.linalg.norm(ref, axis=0)))
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["harmonic_1d", "harmonic_1d_moving"])
-def test_gaussian_packet_accuracy(name):
-    """Over the whole time grid the parameters stay on the exact packet, and the sampled mean
-    and variance are at the Monte Carlo floor of their effective sample size."""
-    p = problems.get(name)
-    times = np.linspace(0.0, 1.0, 101)
-    eng = E.Engine(p, times, dict(ansatz="gaussian"), seed=0)
-    eng.run()
-    res = eng.result()
-    ref = p.reference()
-    mean, var = ref.mean(times)[:, 0], ref.var(times)[:, 0]
-    np.testing.assert_allclose(gaussian_moments(np.asarray(eng.vstate.parameters["theta"])),
-                               (mean[-1], var[-1]), rtol=1e-6, atol=1e-9)
-    se_var = var * np.sqrt(2 / res["ess_sq"])
-    floor_var = np.linalg.norm(se_var) / np.linalg.norm(var)
-    assert rel_l2(res["var"], var[:, None]) < 2.0 * floor_var
-    se_mean = np.sqrt(var / res["ess"])
-    assert np.sqrt(np.mean((res["mean"][:, 0] - mean) ** 2)) < 2.0 * np.sqrt(np.mean(se_mean**2))
-
-
-@pytest.mark.slow
-def test_hermite_bosons_d2_accuracy():
-    """The issue's targets on bosons d = 2: var relative L2 <= 0.05 against the grid reference,
-    and the centre-of-mass variance within 5 % of hbar / (2 d m omega) at every time."""
-    p = problems.get("bosons", d=2)
-    times = np.linspace(0.0, 1.0, 101)
-    res = E.run(p, times, dict(ansatz="hermite"), seed=0)
-    assert res["diagnostics"]["complete"]
-    assert rel_l2(res["var"], p.reference().var(times)) <= 0.05
-    inv = p.invariants().com_var
-    assert np.max(np.abs(res["com_var"] - inv) / inv) <= 0.05
+# The slow accuracy checks (the 1-D packets at their floors, bosons d = 2 against the grid) run
+# through the harness in tests/test_tvmc.py, with the harness's own floors.

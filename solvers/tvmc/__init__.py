@@ -1,5 +1,12 @@
-"""t-VMC (time-dependent variational Monte Carlo) on NetKet: the original paper's other baseline.
+"""t-VMC (time-dependent variational Monte Carlo) on NetKet: the original paper's other baseline,
+the solver ``tvmc``.
 
-:mod:`solvers.tvmc.engine` holds the numerics; it imports JAX and NetKet and therefore runs only
-in a process of its own.  Nothing here imports it (nor JAX), so listing solvers needs neither.
+Modules: :mod:`.solver` (the solver class, in the harness's process), :mod:`.worker` (the
+process that runs JAX and NetKet: :mod:`solvers.isolated`), :mod:`.engine` (the numerics: TDVP,
+sampling, observables) and :mod:`.ansatz` (the variational forms).  Only the worker imports the
+engine, so listing solvers needs neither JAX nor NetKet.
 """
+
+from .solver import TVMC
+
+__all__ = ["TVMC"]

@@ -40,7 +40,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 import numpy as np
 

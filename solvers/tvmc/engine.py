@@ -27,9 +27,8 @@ record time to record time) and :func:`run` (everything at once, returning a dic
 from __future__ import annotations
 
 import math
-import os
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields
 from functools import partial
 from typing import Any, Callable
 
@@ -39,6 +38,8 @@ import netket as nk
 import netket.experimental as nkx
 import numpy as np
 from netket.utils import struct
+
+from core.memory import peak_rss_mb, reset_peak_rss
 
 from . import ansatz as ans
 
@@ -313,30 +314,6 @@ def versions() -> dict[str, str]:
             "numpy": np.__version__}
 
 
-def peak_rss_mb() -> float | None:
-    """This process's peak resident memory (Linux VmHWM), in MB."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-    import sys
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
-
-
-def _reset_peak_rss() -> None:
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-    except OSError:
-        pass
-
-
 def _log_psi0(problem) -> Callable[[np.ndarray], np.ndarray]:
     def f(x):
         x = np.asarray(x, dtype=float)
@@ -397,7 +374,7 @@ class Engine:
 
     def __init__(self, problem, times, settings: Settings | dict | None = None, seed: int = 0,
                  warm: bool = True):
-        _reset_peak_rss()
+        reset_peak_rss()
         started = time.perf_counter()
         self.problem = problem
         self.settings = s = (settings if isinstance(settings, Settings)
@@ -504,19 +481,38 @@ class Engine:
                         propagation_type="real", t0=0.0)
 
     def _warm_up(self) -> None:
-        """Compile what the run will call: one evaluation of the TDVP right-hand side at t = 0
-        (sampling, local energies, forces, QGT and its solve) and the record-time sampling and
-        local energies.  The chains move on by the samples drawn, in equilibrium; nothing else
-        changes."""
-        s = self.settings
-        jax.block_until_ready(self.driver.ode())
-        self.vstate.sample(n_samples=s.n_samples_obs or s.n_samples,
-                           n_discard_per_chain=s.n_discard_obs)
-        n_obs = s.n_samples_obs or s.n_samples
-        per_chain = max(1, -(-min(s.n_samples_energy or n_obs, n_obs) // s.n_chains))
-        pts = jnp.tile(jnp.asarray(self.vstate.sampler_state.σ), (per_chain, 1))
-        jax.block_until_ready(self._local_values(self.generator, self.vstate.variables, pts))
+        """Compile what the run will call: one integrator step over the first record interval
+        (sampling, local energies, forces, QGT and its solve at every stage, and the step's own
+        kernels: measured, the first step compiles for 25 s at d = 2), then, with the stepped
+        parameters (their arrays are typed as the run's will be: with the initial ones the
+        kernels compile again), the record-time sampling, local energies and finiteness check.
+        Everything is then undone (parameters, sampler state with its random key, the
+        integrator and the driver's step count), so the run computes exactly what it would
+        have without the warm-up."""
+        driver = self.driver
+        saved = (driver._integrator, driver._step_count, self.vstate.parameters,
+                 self.vstate.sampler_state)
+        if len(self.times) > 1:
+            span = float(self.times[1] - self.times[0])
+            self._run_segment(span, float(self.times[1]))
+        else:
+            jax.block_until_ready(driver.ode())
+        self._finite()
+        self._warm_observation()
+        driver._integrator, driver._step_count = saved[0], saved[1]
+        self.vstate.parameters = saved[2]
+        self._warm_observation()  # psi0's record at t = 0
+        self.vstate.sampler_state = saved[3]
         self.vstate.reset()
+
+    def _warm_observation(self) -> None:
+        """Compile a record for the current parameters (sampling, local energies, statistics,
+        the proposal's adaptation); the caller restores the sampler state."""
+        self.observe()
+
+    def _finite(self) -> bool:
+        return all(bool(jnp.all(jnp.isfinite(leaf)))
+                   for leaf in jax.tree.leaves(self.vstate.parameters))
 
     # --- observables ---------------------------------------------------------------------------
     def observe(self) -> dict[str, Any]:
@@ -603,9 +599,7 @@ class Engine:
             self._run_segment(span, target)
             self.steps += int(self.driver.step_count - before)
             self.t_index += 1
-            finite = all(bool(jnp.all(jnp.isfinite(leaf)))
-                         for leaf in jax.tree.leaves(self.vstate.parameters))
-            if not finite:
+            if not self._finite():
                 self.failure = (f"the parameters became non-finite between t = "
                                 f"{self.times[self.t_index - 1]:g} and t = {target:g}")
                 self.run_seconds += time.perf_counter() - started
