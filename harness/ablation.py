@@ -70,7 +70,9 @@ def ablation_markdown(table: pd.DataFrame) -> str:
         return "(no records)\n"
     cols = list(METRICS) + ["train_s", "iterations"]
     wide = table.pivot_table(index="option", columns="problem", values=cols, aggfunc="mean")
-    wide = wide.reorder_levels([1, 0], axis=1).sort_index(axis=1, level=0, sort_remaining=False)
+    wide = wide.reorder_levels([1, 0], axis=1)
+    problems = sorted(table["problem"].unique())
+    wide = wide[[(p, c) for p in problems for c in cols if (p, c) in wide.columns]]
     order = ["(defaults)"] + sorted(o for o in wide.index if o != "(defaults)")
     wide = wide.reindex([o for o in order if o in wide.index])
     header = ["option"] + [f"{p} {c}" for p, c in wide.columns]

@@ -481,6 +481,30 @@ def test_harness_record_has_every_metric(tmp_path):
     assert rec["diagnostics"]["rebuild_max_abs_diff"] == 0.0
 
 
+def test_ablation_table_labels_runs_by_what_differs_from_the_defaults(tmp_path):
+    import json
+
+    from harness.ablation import ablation_markdown, ablation_table
+    from harness.records import SCHEMA
+
+    defaults = Pinn().params.params()
+    for i, (change, var) in enumerate([({}, 0.05), ({"causal_eps": 1.0}, 0.2)]):
+        params = dict(defaults, max_seconds=60.0, **change)
+        rec = {"schema": SCHEMA, "run_id": f"r{i}", "status": "ok",
+               "problem": {"name": "harmonic_1d", "params": {"d": 1}},
+               "solver": {"name": "pinn", "params": params},
+               "metrics": {"var_rel_l2": var, "mean_rel_l2": 0.1, "norm_drift": 0.01},
+               "timing": {"train_s": 60.0, "iterations": 100}}
+        (tmp_path / f"r{i}.json").write_text(json.dumps(rec))
+    table = ablation_table(tmp_path)
+    assert sorted(table["option"]) == ["(defaults)", "causal_eps=1"]
+    text = ablation_markdown(table)
+    lines = text.splitlines()
+    assert lines[0].startswith("| option | harmonic_1d var_rel_l2 | harmonic_1d mean_rel_l2")
+    assert lines[2].startswith("| (defaults) | 0.05 |") and lines[3].startswith("| causal_eps=1 | 0.2 |")
+    assert "60 s" in text
+
+
 # --- slow: accuracy ------------------------------------------------------------------------
 @pytest.mark.slow
 @needs_deepxde
