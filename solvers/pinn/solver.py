@@ -85,7 +85,8 @@ class Pinn(Solver):
     extra = "pinn"
     quick_params = {"width": 16, "depth": 2, "num_domain": 256, "num_boundary": 32,
                     "num_initial": 64, "iterations": 40, "log_every": 10, "grid_points": 41,
-                    "qmc_points": 1024, "max_seconds": 20.0}
+                    "qmc_points": 1024, "max_seconds": 20.0, "lbfgs_iterations": 0,
+                    "lbfgs_share": 0.0, "lbfgs_dtype": "same"}
 
     @dataclass(frozen=True)
     class Params(Parametrized):
@@ -154,15 +155,15 @@ class Pinn(Solver):
         adaptive_candidates: int = param(4, "candidates per PDE point of the adaptive sampling",
                                          lo=1, hi=1000)
         adaptive_points: int = param(200, "points 'rar-d' adds each time", lo=1, hi=10**6)
-        lbfgs_share: float = param(0.0, "share of max_seconds kept for L-BFGS (Adam stops "
+        lbfgs_share: float = param(0.25, "share of max_seconds kept for L-BFGS (Adam stops "
                                         "earlier; needs lbfgs_iterations > 0)", lo=0.0, hi=1.0,
                                    hi_open=True)
-        lbfgs_dtype: str = param("same", "dtype of the L-BFGS finish ('float64' converts the "
+        lbfgs_dtype: str = param("float64", "dtype of the L-BFGS finish ('float64' converts the "
                                          "network after Adam)", choices=("same", "float64"))
         lr: float = param(3e-3, "Adam learning rate", lo=0.0, lo_open=True, hi=1.0)
         iterations: int = param(20000, "Adam iterations (at most; see max_seconds)", lo=0,
                                 hi=10**8)
-        lbfgs_iterations: int = param(0, "L-BFGS iterations after Adam (0: none)", lo=0,
+        lbfgs_iterations: int = param(100000, "L-BFGS iterations after Adam (0: none)", lo=0,
                                       hi=10**7)
         max_seconds: float = param(240.0, "training seconds on the harness's clock (anytime "
                                           "evaluations excluded); stops early and reports it",
