@@ -1,6 +1,7 @@
 """The PINN solver: parameters, the residual's physics, observables and velocities on exact wave
-functions, isolation of DeepXDE's global state, dtypes, seeds, time limits; slow accuracy checks
-(a slowly moving packet, and an eigenstate whose phase must turn) are marked."""
+functions, isolation of DeepXDE's global state, dtypes, seeds, time limits, the wiring of every
+training option; slow accuracy checks (issue 12's bars on harmonic_1d, and an eigenstate whose
+phase must turn) are marked."""
 
 import importlib.util
 import math
@@ -13,14 +14,15 @@ import pytest
 import torch
 
 import problems
-import solvers
 from harness.runner import RunRequest, execute, plan
 from core import ParameterError
 from solvers.base import Budget, FreeClock
 from solvers.pinn import Pinn
 from solvers.pinn.solver import training_process
 from solvers.pinn.observe import moments, quadrature_rule, velocity
-from solvers.pinn.physics import Ansatz, amplitude_scale, residual
+from solvers.pinn.physics import (EXP_BOUND, Ansatz, PsiNet, amplitude_scale, causal_weights,
+                                  fourier_wavenumbers, input_scales, phase_rate, residual)
+from solvers.pinn.worker import Constraints
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK = dict(Pinn.quick_params)
@@ -102,6 +104,18 @@ def test_params_are_validated():
     with pytest.raises(ParameterError, match="num_initial"):
         Pinn({"initial_condition": "loss", "num_initial": 0})
     assert Pinn.iterations_param in Pinn.Params.param_specs()
+    with pytest.raises(ParameterError, match="lbfgs_iterations"):
+        Pinn({"lbfgs_share": 0.2, "lbfgs_iterations": 0})
+    with pytest.raises(ParameterError, match="lbfgs_iterations"):
+        Pinn({"lbfgs_dtype": "float64", "lbfgs_iterations": 0, "lbfgs_share": 0.0})
+    with pytest.raises(ParameterError, match="power of 2"):
+        Pinn({"constraint_qmc_points": 1000})
+    with pytest.raises(ParameterError, match="one of them"):
+        Pinn({"adaptive_sampling": "rad", "resample_every": 10, "distribution": "pseudo"})
+    with pytest.raises(ParameterError, match="causal_eps"):
+        Pinn({"causal_eps": -1.0})
+    with pytest.raises(ParameterError, match="loss_balance"):
+        Pinn({"loss_balance": "ntk"})
 
 
 @needs_deepxde
@@ -187,6 +201,88 @@ def density_psi(problem):
         return torch.cat([a, torch.zeros_like(a)], dim=1)
 
     return psi
+
+
+def test_exp_ansatz_is_psi0_times_the_exponential_and_exact_at_t0():
+    problem = problems.get("harmonic_1d_moving")
+    hint = problem.grid_hint()
+    ansatz = Ansatz(problem=problem, lo=hint.lo, hi=hint.hi, t_final=1.0, amplitude=1.0,
+                    initial_condition="exp", walls="loss", rate=2.0)
+    x = torch.linspace(-1, 1, 7, dtype=torch.float64)[:, None]
+    raw = torch.stack([torch.linspace(-1, 1, 7), torch.linspace(0.5, 2, 7)], 1).double()
+    for t in (0.0, 0.5):
+        xt = torch.cat([x, torch.full_like(x, t)], 1)
+        y = ansatz.output(xt, raw)
+        psi0 = torch.as_tensor(problem.psi0(x.numpy()))
+        # (the change of log |psi| goes through EXP_BOUND tanh(. / EXP_BOUND): ~identity here)
+        grow = EXP_BOUND * torch.tanh(2.0 * raw[:, 0] / EXP_BOUND)
+        expect = psi0 * torch.exp(t * (grow + 2j * raw[:, 1]))
+        assert torch.allclose(grow, 2.0 * raw[:, 0], rtol=1e-2)
+        assert torch.allclose(y[:, 0] + 1j * y[:, 1], expect, atol=1e-12)
+
+
+def test_input_scales_and_fourier_features_come_from_the_problem():
+    problem = problems.get("harmonic_1d")
+    sc = input_scales(problem)
+    assert abs(sc["x_scale"][0] - math.sqrt(problem.sigma2)) < 0.03 * math.sqrt(problem.sigma2)
+    assert abs(sc["x_shift"][0]) < 0.02 and sc["t_shift"] == 0.0
+    tau = float(np.min(problem.time_scale(np.linspace(0, 1, 201))))
+    assert sc["t_scale"] == pytest.approx(tau)
+    k = fourier_wavenumbers(problem, 4)
+    hint = problem.grid_hint()
+    assert len(k) == 4 and k[-1] == pytest.approx(hint.k_max)
+    assert k[0] == pytest.approx(2 * math.pi / (hint.hi[0] - hint.lo[0]))
+    assert np.all(np.diff(k) > 0) and fourier_wavenumbers(problem, 0) == ()
+    assert phase_rate(problem) == pytest.approx(hint.e_spread / problem.hbar)
+    ansatz = Ansatz(problem=problem, lo=hint.lo, hi=hint.hi, t_final=1.0, amplitude=1.0,
+                    fourier=k, **sc)
+    assert ansatz.feature_dim == 2 + 2 * 4
+    xt = torch.tensor([[0.3, 0.5]], dtype=torch.float64)
+    f = ansatz.features(xt)[0]
+    dx = 0.3 - sc["x_shift"][0]
+    assert f[0] == pytest.approx(dx / sc["x_scale"][0]) and f[1] == pytest.approx(0.5 / tau)
+    assert torch.allclose(f[2:6], torch.sin(dx * torch.tensor(k, dtype=torch.float64)))
+    assert torch.allclose(f[6:], torch.cos(dx * torch.tensor(k, dtype=torch.float64)))
+    # the box scaling is the default, and maps the box and [0, T] onto [-1, 1]
+    box = Ansatz(problem=problem, lo=hint.lo, hi=hint.hi, t_final=1.0, amplitude=1.0)
+    corners = torch.tensor([[hint.lo[0], 0.0], [hint.hi[0], 1.0]], dtype=torch.float64)
+    assert torch.allclose(box.features(corners), torch.tensor([[-1.0, -1.0], [1.0, 1.0]],
+                                                              dtype=torch.float64))
+
+
+def test_causal_weights_wait_for_earlier_slices():
+    t = torch.tensor([[0.05], [0.15], [0.25], [0.35], [0.95]], dtype=torch.float64)
+    r2 = torch.tensor([[2.0], [0.0], [1.0], [0.0], [5.0]], dtype=torch.float64)
+    w, w_slice = causal_weights(t, r2, t_final=1.0, slices=10, eps=0.5)
+    # slice 0 has L = 2, slice 2 has L = 1: weights 1, e^-1, e^-1, e^-1.5, ..., e^-1.5
+    expect = torch.tensor([1.0, math.exp(-1), math.exp(-1), math.exp(-1.5), math.exp(-1.5)],
+                          dtype=torch.float64)
+    assert torch.allclose(w[:, 0], expect) and len(w_slice) == 10
+    assert not w.requires_grad
+
+
+@pytest.mark.parametrize("name, kw", [("harmonic_1d", {}), ("bosons", {"d": 2})])
+def test_norm_and_energy_constraints_vanish_on_psi0_frozen_and_not_otherwise(name, kw):
+    problem = problems.get(name, **kw)
+    hint = problem.grid_hint()
+    ansatz = Ansatz(problem=problem, lo=hint.lo, hi=hint.hi, t_final=problem.t_final,
+                    amplitude=amplitude_scale(problem), initial_condition="transform")
+    net = PsiNet([problem.d + 1, 8, 2], "tanh", ansatz, dtype=torch.float64)
+    with torch.no_grad():
+        net.linears[-1].weight.zero_()
+        net.linears[-1].bias.zero_()
+    con = Constraints(problem, ansatz, net, grid_points=41, qmc_points=1024, n_times=4,
+                      energy=True, seed=0)
+    if name == "harmonic_1d":
+        assert con.e0 == pytest.approx(problem.exact_energy(), rel=1e-3)
+    # psi = psi0 at every t: the norm is right, and so is the energy (it is psi0's)
+    errs = con.errors(torch.float64)
+    assert float(errs[0].abs().max()) < 2e-3 and float(errs[1].abs().max()) < 1e-9
+    with torch.no_grad():
+        net.linears[-1].bias.fill_(0.5)
+    errs = con.errors(torch.float64)
+    assert float(errs[0].abs().max()) > 0.1 and float(errs[1].abs().max()) > 0.01
+    assert errs[0].requires_grad  # it is a loss term: gradients reach the weights
 
 
 @pytest.mark.parametrize("d, tol, cdf_tol", [(1, 1e-6, 2e-4), (2, 1e-6, 1e-3), (3, 2e-2, 2e-2)])
@@ -307,8 +403,56 @@ def test_lbfgs_after_adam_and_resampling_run_their_counts():
     assert set(solver.history["optimizer"]) == {"adam", "lbfgs"}
     resampled = quick_run(problem, resample_every=10, distribution="pseudo",
                           initial_condition="loss", walls="transform")
-    assert resampled.result["loss_terms"] == ["pde_re", "pde_im", "initial_re", "initial_im"]
+    assert resampled.result["loss_terms"] == ["pde_re", "pde_im", "norm", "initial_re",
+                                              "initial_im"]
     assert np.all(np.isfinite(resampled.evaluate().var))
+
+
+@needs_deepxde
+def test_causal_constraints_balancing_and_adaptive_sampling_are_wired():
+    problem = problems.get("harmonic_1d")
+    solver = quick_run(problem, causal_eps=100.0, norm_weight=1.0, energy_weight=0.5,
+                       loss_balance="grad_norm", balance_every=10, adaptive_sampling="rad",
+                       adaptive_every=10, output_init="zero", input_scaling="problem",
+                       fourier_features=3, initial_condition="exp")
+    res = solver.result
+    assert res["loss_terms"][:4] == ["pde_re", "pde_im", "norm", "energy"]
+    # a strict causal eps leaves late slices unweighted while early ones are unfitted
+    assert res["causal_min_weight"] < 0.5
+    # the balanced weights moved away from the given ones (1, 1, 1, 0.5, 1, 1)
+    assert len(res["loss_weights"]) == 4 and res["loss_weights"] != [1.0, 1.0, 1.0, 0.5]
+    assert all(np.isfinite(res["loss_weights"])) and all(w > 0 for w in res["loss_weights"])
+    assert res["adapted"] == QUICK["iterations"] // 10
+    start = solver.worker_info["domain_points"]
+    assert res["final_train_points"] == start
+    assert res["constraint_e0"] == pytest.approx(problem.exact_energy(), rel=1e-2)
+    assert "loss_norm" in solver.history and "loss_energy" in solver.history
+    obs = solver.evaluate()
+    assert obs.diagnostics["fourier_wavenumbers"] == list(solver.ansatz.fourier)
+    assert len(solver.ansatz.fourier) == 3 and solver.ansatz.feature_dim == 2 + 6
+    assert np.all(np.isfinite(obs.var))
+    grown = quick_run(problem, adaptive_sampling="rar-d", adaptive_every=10, adaptive_points=7)
+    assert grown.result["final_train_points"] == (grown.worker_info["domain_points"]
+                                                  + 7 * (QUICK["iterations"] // 10))
+    plain = quick_run(problem, norm_weight=0.0)
+    assert plain.result["causal_min_weight"] == 1.0 and plain.result["adapted"] == 0
+    assert plain.result["loss_terms"] == ["pde_re", "pde_im"]
+    assert plain.result["loss_weights"] == [1.0, 1.0]
+
+
+@needs_deepxde
+def test_lbfgs_share_and_float64_finish():
+    problem = problems.get("harmonic_1d")
+    solver = quick_run(problem, iterations=10**7, max_seconds=6.0, lbfgs_iterations=10**6,
+                       lbfgs_share=0.5, lbfgs_dtype="float64", causal_eps=1.0)
+    res = solver.result
+    assert res["adam_stopped_for_lbfgs"] and res["lbfgs_iterations"] > 0
+    assert res["stopped"] == "max_seconds"
+    # Adam stopped at about half of the seconds: about half of them are left for L-BFGS
+    assert 0.3 * 6.0 < sum(solver.iteration_times) < 0.7 * 6.0 + 1.0
+    assert res["param_dtype"] == "float64" and solver.dtype == torch.float64
+    assert all(p.dtype == torch.float64 for p in solver.net.parameters())
+    assert np.all(np.isfinite(solver.evaluate().var))
 
 
 @needs_deepxde
@@ -336,21 +480,48 @@ def test_harness_record_has_every_metric(tmp_path):
     assert rec["diagnostics"]["rebuild_max_abs_diff"] == 0.0
 
 
+def test_ablation_table_labels_runs_by_what_differs_from_the_defaults(tmp_path):
+    import json
+
+    from harness.ablation import ablation_markdown, ablation_table
+    from harness.records import SCHEMA
+
+    defaults = Pinn().params.params()
+    for i, (change, var) in enumerate([({}, 0.05), ({"causal_eps": 1.0}, 0.2)]):
+        params = dict(defaults, max_seconds=60.0, **change)
+        rec = {"schema": SCHEMA, "run_id": f"r{i}", "status": "ok",
+               "problem": {"name": "harmonic_1d", "params": {"d": 1}},
+               "solver": {"name": "pinn", "params": params},
+               "metrics": {"var_rel_l2": var, "mean_rel_l2": 0.1, "norm_drift": 0.01},
+               "timing": {"train_s": 60.0, "iterations": 100}}
+        (tmp_path / f"r{i}.json").write_text(json.dumps(rec))
+    table = ablation_table(tmp_path)
+    assert sorted(table["option"]) == ["(defaults)", "causal_eps=1"]
+    text = ablation_markdown(table)
+    lines = text.splitlines()
+    assert lines[0].startswith("| option | harmonic_1d var_rel_l2 | harmonic_1d mean_rel_l2")
+    assert lines[2].startswith("| (defaults) | 0.05 |") and lines[3].startswith("| causal_eps=1 | 0.2 |")
+    assert "60 s" in text
+
+
 # --- slow: accuracy ------------------------------------------------------------------------
 @pytest.mark.slow
 @needs_deepxde
-def test_slowly_moving_packet_reaches_five_percent_in_variance():
-    """hbar = 1, sigma2 = 0.5: a packet that a PINN must get right, with the default settings
-    (whose training stops at max_seconds = 240 s, within the 5 minutes the issue allows)."""
-    run = plan(RunRequest(problem="harmonic_1d", solver="pinn",
-                          problem_params={"hbar": 1.0, "sigma2": 0.5}))
+def test_harmonic_1d_meets_the_acceptance_bars_at_the_default_budget():
+    """Issue 12's bars on the paper's oscillator (hbar = 0.01, the packet's phase turns tens of
+    radians): with the default settings (training stops at max_seconds = 240 s, the last
+    quarter of it L-BFGS in float64), the norm stays within 2 %, the variance and mean errors
+    within 0.10 and 0.30 (measured on 2 loaded cores: 0.0004, 0.0005 and 0.005)."""
+    run = plan(RunRequest(problem="harmonic_1d", solver="pinn"))
     rec = execute(run, None)
     assert rec["status"] == "ok", rec["reason"]
     assert rec["timing"]["train_s"] <= 300
-    print("\nhbar=1 sigma2=0.5:", {k: round(v, 4) for k, v in rec["metrics"].items()},
+    m = rec["metrics"]
+    print("\nharmonic_1d:", {k: round(v, 4) for k, v in m.items()},
           "train_s", round(rec["timing"]["train_s"], 1), "iterations", rec["timing"]["iterations"])
-    assert rec["metrics"]["var_rel_l2"] <= 0.05
-    assert rec["metrics"]["norm_drift"] <= 0.05
+    assert m["norm_drift"] <= 0.02
+    assert m["var_rel_l2"] <= 0.10
+    assert m["mean_rel_l2"] <= 0.30
 
 
 @pytest.mark.slow
@@ -362,7 +533,8 @@ def test_ground_state_keeps_its_modulus_and_turns_its_phase():
                            sigma2=0.5, t_final=2.0)
     energy = 0.5
     # a fixed number of steps (not seconds), so that the outcome does not depend on the load
-    solver = train(problem, {"iterations": 1000, "max_seconds": 290.0})
+    solver = train(problem, {"iterations": 1000, "max_seconds": 290.0, "lbfgs_iterations": 0,
+                             "lbfgs_share": 0.0, "lbfgs_dtype": "same"})
     assert solver.result["stopped"] == "completed"
     x = torch.linspace(-2.5, 2.5, 101, dtype=solver.dtype)[:, None]
     psi0 = torch.tensor(np.abs(problem.psi0(x.double().numpy())), dtype=torch.float64)

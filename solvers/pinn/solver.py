@@ -7,6 +7,22 @@ t = 0, each either a loss term or built into the output (parameters ``walls`` an
 ``initial_condition``).  Adam runs for ``iterations`` steps or ``max_seconds``, whichever comes
 first, then optionally L-BFGS.
 
+The training techniques of the time-dependent PINN literature are options, each a recorded
+parameter (defaults chosen by measurement on harmonic_1d; the ablation in results/pinn_ablation
+shows each one's effect):
+
+- hard initial conditions, additive (psi0 + t A NN) or multiplicative (psi0 exp(t NN), the
+  default: the network learns the change of log psi, which is smooth where psi oscillates),
+  with the last layer started at zero (psi starts as psi0 frozen in time);
+- input scaling by the problem's own length (rho0's standard deviation) and time scale
+  (:meth:`Problem.time_scale`), optional Fourier features up to the problem's k_max;
+- causal training (Wang, Sankaran and Perdikaris 2022): time-slice weights of the residual;
+- soft constraints int |psi|^2 = 1 and <H> conserved, by the quadrature of the observables;
+- gradient-norm loss balancing (Wang, Teng and Perdikaris 2021; Wang et al. 2023);
+- residual-based adaptive collocation, RAD or RAR-D (Wu et al. 2023);
+- an L-BFGS finish, optionally in float64, with a share of the budget kept for it;
+- ``energy_shift``: the global phase e^{-i E0 t / hbar} factored out (on by default).
+
 DeepXDE runs only in a separate training process (:mod:`solvers.pinn.process`), never in the
 caller's: its import and its float setting change torch's global default device and dtype.  The
 trained weights come back and the network is rebuilt here as a plain torch module
@@ -38,7 +54,8 @@ from core import ParameterError, Parametrized, param
 from ..base import Budget, Clock, Observables, Solver
 from ..isolated import get_process
 from .observe import moments, quadrature_rule, velocity
-from .physics import Ansatz, PsiNet, amplitude_scale, residual, residual_scale
+from .physics import (Ansatz, PsiNet, amplitude_scale, fourier_wavenumbers, input_scales,
+                      phase_rate, residual, residual_scale)
 
 __all__ = ["Pinn"]
 
@@ -68,21 +85,23 @@ class Pinn(Solver):
     extra = "pinn"
     quick_params = {"width": 16, "depth": 2, "num_domain": 256, "num_boundary": 32,
                     "num_initial": 64, "iterations": 40, "log_every": 10, "grid_points": 41,
-                    "qmc_points": 1024, "max_seconds": 20.0}
+                    "qmc_points": 1024, "max_seconds": 20.0, "lbfgs_iterations": 0,
+                    "lbfgs_share": 0.0, "lbfgs_dtype": "same"}
 
     @dataclass(frozen=True)
     class Params(Parametrized):
-        width: int = param(64, "neurons per hidden layer", lo=1, hi=4096)
-        depth: int = param(4, "hidden layers", lo=1, hi=64)
+        width: int = param(32, "neurons per hidden layer", lo=1, hi=4096)
+        depth: int = param(3, "hidden layers", lo=1, hi=64)
         activation: str = param("tanh", "activation of the hidden layers", choices=("tanh", "sin"))
         dtype: str = param("float32", "floating point type of training and evaluation",
                            choices=tuple(_DTYPES))
         initial_condition: str = param(
-            "transform", "psi0 built into the output (psi = psi0 + (t/T) A NN) or a loss term",
-            choices=("transform", "loss"))
-        walls: str = param("loss", "zero Dirichlet walls as a loss term or built into the output",
+            "exp", "psi0 built into the output (transform: psi = psi0 + (t/T) A NN; exp: "
+                         "psi = psi0 exp((t/T) (NN_a + i NN_b))) or a loss term",
+            choices=("transform", "exp", "loss"))
+        walls: str = param("transform", "zero Dirichlet walls as a loss term or built into the output",
                            choices=("loss", "transform"))
-        num_domain: int = param(4000, "collocation points in box x [0, T]", lo=1, hi=10**7)
+        num_domain: int = param(1000, "collocation points in box x [0, T]", lo=1, hi=10**7)
         num_boundary: int = param(400, "points on the walls x [0, T] (walls='loss')",
                                   lo=0, hi=10**7)
         num_initial: int = param(800, "points at t = 0 (initial_condition='loss')", lo=0, hi=10**7)
@@ -91,10 +110,60 @@ class Pinn(Solver):
             choices=("Hammersley", "Halton", "Sobol", "LHS", "pseudo"))
         resample_every: int = param(0, "resample collocation points every N Adam iterations "
                                        "(0: never)", lo=0)
-        lr: float = param(1e-3, "Adam learning rate", lo=0.0, lo_open=True, hi=1.0)
+        output_init: str = param("zero", "initial weights of the last layer: DeepXDE's Glorot "
+                                           "normal, or zero (psi starts as psi0 at all t)",
+                                 choices=("glorot", "zero"))
+        exp_scale: float = param(1.0, "initial_condition='exp': the network's output scale over "
+                                      "T e_spread / hbar (the phase the energy spread turns)",
+                                 lo=0.0, lo_open=True, hi=1e4)
+        input_scaling: str = param(
+            "problem", "network inputs: the box and [0, T] onto [-1, 1] ('box'), or x centred on rho0's "
+                   "mean over its standard deviation and t over the problem's shortest time "
+                   "scale ('problem')", choices=("box", "problem"))
+        fourier_features: int = param(0, "spatial Fourier features: wavenumbers per coordinate, "
+                                         "geometric from 2 pi / box width to fourier_scale k_max",
+                                      lo=0, hi=256)
+        fourier_scale: float = param(1.0, "the highest Fourier wavenumber over the problem's "
+                                          "k_max", lo=0.0, lo_open=True, hi=100.0)
+        causal_eps: float = param(0.0, "causal training: slice i of [0, T] weighted by "
+                                       "exp(-eps sum_{k<i} L_k) (0: off)", lo=0.0)
+        causal_slices: int = param(32, "time slices of the causal weights", lo=2, hi=10**5)
+        norm_weight: float = param(1.0, "weight of the soft constraint int |psi|^2 = 1 at "
+                                        "constraint_times times (0: off)", lo=0.0)
+        energy_weight: float = param(0.0, "weight of the soft constraint <H>(t) = <H>(0), relative "
+                                          "to max(|E0|, energy spread) (0: off)", lo=0.0)
+        constraint_times: int = param(16, "times of the norm and energy constraints in (0, T]",
+                                      lo=1, hi=4096)
+        constraint_grid_points: int = param(64, "quadrature points per axis of the constraints "
+                                                "(d <= 2)", lo=3, hi=100000)
+        constraint_qmc_points: int = param(1024, "Sobol points of the constraints (d >= 3; a "
+                                                 "power of 2)", lo=256, hi=2**24)
+        loss_balance: str = param("none", "loss weights: fixed, or balanced by the terms' "
+                                          "gradient norms ('grad_norm')",
+                                  choices=("none", "grad_norm"))
+        balance_every: int = param(100, "Adam steps between two updates of the balanced weights",
+                                   lo=1)
+        balance_alpha: float = param(0.9, "memory of the balanced weights' moving average",
+                                     lo=0.0, hi=1.0, hi_open=True)
+        adaptive_sampling: str = param(
+            "none", "residual-based adaptive collocation: 'rad' replaces the PDE points, 'rar-d' "
+                    "adds adaptive_points, every adaptive_every Adam steps",
+            choices=("none", "rad", "rar-d"))
+        adaptive_every: int = param(500, "Adam steps between two adaptive resamplings", lo=1)
+        adaptive_k: float = param(1.0, "exponent k of p ~ |R|^(2k) / mean + c", lo=0.0)
+        adaptive_c: float = param(1.0, "uniform part c of p ~ |R|^(2k) / mean + c", lo=0.0)
+        adaptive_candidates: int = param(4, "candidates per PDE point of the adaptive sampling",
+                                         lo=1, hi=1000)
+        adaptive_points: int = param(200, "points 'rar-d' adds each time", lo=1, hi=10**6)
+        lbfgs_share: float = param(0.25, "share of max_seconds kept for L-BFGS (Adam stops "
+                                        "earlier; needs lbfgs_iterations > 0)", lo=0.0, hi=1.0,
+                                   hi_open=True)
+        lbfgs_dtype: str = param("float64", "dtype of the L-BFGS finish ('float64' converts the "
+                                         "network after Adam)", choices=("same", "float64"))
+        lr: float = param(3e-3, "Adam learning rate", lo=0.0, lo_open=True, hi=1.0)
         iterations: int = param(20000, "Adam iterations (at most; see max_seconds)", lo=0,
                                 hi=10**8)
-        lbfgs_iterations: int = param(0, "L-BFGS iterations after Adam (0: none)", lo=0,
+        lbfgs_iterations: int = param(100000, "L-BFGS iterations after Adam (0: none)", lo=0,
                                       hi=10**7)
         max_seconds: float = param(240.0, "training seconds on the harness's clock (anytime "
                                           "evaluations excluded); stops early and reports it",
@@ -103,7 +172,7 @@ class Pinn(Solver):
         bc_weight: float = param(1.0, "weight of the wall loss terms", lo=0.0)
         ic_weight: float = param(1.0, "weight of the initial-condition loss terms", lo=0.0)
         energy_shift: bool = param(
-            False, "train e^{i E0 t/hbar} psi, E0 = <H> at t=0 (a global phase; observables "
+            True, "train e^{i E0 t/hbar} psi, E0 = <H> at t=0 (a global phase; observables "
                    "unchanged)")
         box_scale: float = param(1.0, "widen (>1) or narrow the problem's box", lo=0.25, hi=10.0)
         threads: int = param(1, "torch threads of the training process (0: the caller's count)",
@@ -137,6 +206,20 @@ class Pinn(Solver):
                 raise ParameterError("solver pinn: initial_condition='loss' needs num_initial > 0")
             if self.walls == "loss" and self.num_boundary == 0:
                 raise ParameterError("solver pinn: walls='loss' needs num_boundary > 0")
+            if self.constraint_qmc_points & (self.constraint_qmc_points - 1):
+                raise ParameterError(
+                    f"solver pinn: parameter 'constraint_qmc_points'={self.constraint_qmc_points} "
+                    "must be a power of 2 (Sobol points are balanced only then)")
+            if self.lbfgs_share > 0 and self.lbfgs_iterations == 0:
+                raise ParameterError(
+                    f"solver pinn: lbfgs_share={self.lbfgs_share:g} keeps time for L-BFGS, but "
+                    "lbfgs_iterations=0 runs none; set lbfgs_iterations > 0")
+            if self.lbfgs_dtype == "float64" and self.lbfgs_iterations == 0:
+                raise ParameterError("solver pinn: lbfgs_dtype='float64' needs lbfgs_iterations > 0")
+            if self.adaptive_sampling != "none" and self.resample_every > 0:
+                raise ParameterError(
+                    "solver pinn: adaptive_sampling and resample_every both replace the PDE "
+                    "points; use one of them")
 
     # --- contract ----------------------------------------------------------------------
     @classmethod
@@ -180,9 +263,15 @@ class Pinn(Solver):
         self.workdir = Path(workdir) if workdir is not None else None
         self.dtype = _DTYPES[p.dtype]
         lo, hi = self.box(problem)
+        scales = input_scales(problem, seed=self.seed) if p.input_scaling == "problem" else {}
         self.ansatz = Ansatz(problem=problem, lo=lo, hi=hi, t_final=float(problem.t_final),
                              amplitude=amplitude_scale(problem, seed=self.seed),
-                             initial_condition=p.initial_condition, walls=p.walls)
+                             initial_condition=p.initial_condition, walls=p.walls,
+                             fourier=fourier_wavenumbers(problem, p.fourier_features,
+                                                         p.fourier_scale),
+                             rate=(p.exp_scale * phase_rate(problem)
+                                   if p.initial_condition == "exp" else 1.0),
+                             **scales)
         self.energy_shift = self._initial_energy() if p.energy_shift else 0.0
         self.token = uuid.uuid4().hex
         self._spec = {"token": self.token, "params": p.params(), "problem": problem,
@@ -250,9 +339,13 @@ class Pinn(Solver):
     def _rebuild(self, res, check: bool = True) -> PsiNet:
         """The trained network as a plain torch module, checked against the worker's outputs
         (at the end of training; anytime checkpoints carry the weights only)."""
-        net = PsiNet(res["layer_sizes"], self.params.activation, self.ansatz, dtype=self.dtype,
-                     device=self.device)
         state = {k: torch.as_tensor(v) for k, v in res["state_dict"].items()}
+        # an L-BFGS finish in float64 returns float64 weights: evaluated in float64
+        dtype = next(iter(state.values())).dtype if state else self.dtype
+        if dtype == torch.float64:
+            self.dtype = torch.float64
+        net = PsiNet(res["layer_sizes"], self.params.activation, self.ansatz, dtype=dtype,
+                     device=self.device)
         net.load_state_dict(state, strict=True)
         net.requires_grad_(False)
         net.eval()
@@ -324,6 +417,15 @@ class Pinn(Solver):
             "fresh_residual_rms": self._fresh_residual_rms(),
             "param_dtype": res["param_dtype"],
             "rebuild_max_abs_diff": self.rebuild_diff,
+            "loss_weights": dict(zip(res["loss_terms"], res["loss_weights"])),
+            "causal_min_weight": res["causal_min_weight"],
+            "adaptive_resamplings": res["adapted"],
+            "final_train_points": res["final_train_points"],
+            "adam_stopped_for_lbfgs": res["adam_stopped_for_lbfgs"],
+            "constraint_e0": res["constraint_e0"],
+            "input_scales": dict(zip(("x_shift", "x_scale", "t_shift", "t_scale"),
+                                     self.ansatz.scales())),
+            "fourier_wavenumbers": list(self.ansatz.fourier),
             "worker_peak_rss_mb": res["peak_rss_mb"],
             "worker": {k: self.worker_info[k] for k in
                        ("worker_pid", "deepxde", "backend", "train_points", "domain_points",

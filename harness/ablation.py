@@ -1,0 +1,117 @@
+"""An ablation table from a directory of records: each run's options against a solver's defaults.
+
+Every record names its solver's parameters; the row of a run is labelled by the parameters that
+differ from the solver's current defaults (``(defaults)`` when none do), leaving out those that
+set the budget or the machine (``IGNORED``: the same for every run of an ablation).  Columns:
+per problem, the errors, the norm drift, the training seconds and iterations.
+
+    python -m harness.ablation results/pinn_ablation [--solver pinn] [--out TABLE.md]
+
+prints the markdown table (and writes it with ``--out``).  The table is built from the records
+only, never from live objects.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from . import records
+
+__all__ = ["ablation_table", "ablation_markdown", "main"]
+
+#: Parameters that every run of an ablation shares by construction (budget, threads, logging).
+IGNORED = frozenset({"max_seconds", "threads", "log_every", "iterations"})
+#: Metrics in the table, in order.
+METRICS = ("var_rel_l2", "mean_rel_l2", "norm_drift")
+
+
+def _defaults(solver: str) -> dict:
+    import solvers
+
+    return solvers.solver_class(solver).Params().params()
+
+
+def _label(params: dict, defaults: dict) -> str:
+    diff = [f"{k}={params[k]!r}" if isinstance(params[k], str) else f"{k}={params[k]:g}"
+            if isinstance(params[k], float) else f"{k}={params[k]}"
+            for k in sorted(params) if k not in IGNORED and k in defaults
+            and params[k] != defaults[k]]
+    return ", ".join(diff) if diff else "(defaults)"
+
+
+def ablation_table(directory: Path, solver: str = "pinn") -> pd.DataFrame:
+    """One row per (option set, problem): metrics, train seconds, iterations, status."""
+    defaults = _defaults(solver)
+    rows = []
+    for _, rec in records.iter_records(Path(directory)):
+        if rec["solver"]["name"] != solver:
+            continue
+        params = rec["solver"].get("params", {})
+        row = {"option": _label(params, defaults), "problem": rec["problem"]["name"],
+               "status": rec["status"]}
+        metrics = rec.get("metrics") or {}
+        for m in METRICS:
+            row[m] = metrics.get(m)
+        timing = rec.get("timing") or {}
+        row["train_s"] = timing.get("train_s")
+        row["iterations"] = timing.get("iterations")
+        row["max_seconds"] = params.get("max_seconds")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def ablation_markdown(table: pd.DataFrame) -> str:
+    """The table pivoted to one row per option set, one column group per problem."""
+    if table.empty:
+        return "(no records)\n"
+    cols = list(METRICS) + ["train_s", "iterations"]
+    wide = table.pivot_table(index="option", columns="problem", values=cols, aggfunc="mean")
+    wide = wide.reorder_levels([1, 0], axis=1)
+    problems = sorted(table["problem"].unique())
+    wide = wide[[(p, c) for p in problems for c in cols if (p, c) in wide.columns]]
+    order = ["(defaults)"] + sorted(o for o in wide.index if o != "(defaults)")
+    wide = wide.reindex([o for o in order if o in wide.index])
+    header = ["option"] + [f"{p} {c}" for p, c in wide.columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for option, values in wide.iterrows():
+        cells = []
+        for (_, c), v in zip(wide.columns, values):
+            if pd.isna(v):
+                cells.append("")
+            elif c == "iterations":
+                cells.append(f"{v:.0f}")
+            elif c == "train_s":
+                cells.append(f"{v:.0f}")
+            else:
+                cells.append(f"{v:.3g}")
+        lines.append("| " + " | ".join([option] + cells) + " |")
+    budgets = sorted(set(table["max_seconds"].dropna()))
+    note = f"\nBudget (max_seconds): {', '.join(f'{b:g}' for b in budgets)} s; one thread per run.\n"
+    failed = table[table["status"] != "ok"]
+    if len(failed):
+        note += f"Runs not ok: {len(failed)} ({', '.join(failed['option'])}).\n"
+    return "\n".join(lines) + "\n" + note
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.ablation", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("directory", type=Path)
+    parser.add_argument("--solver", default="pinn")
+    parser.add_argument("--out", type=Path, default=None, help="markdown file to write")
+    args = parser.parse_args(argv)
+    if not args.directory.is_dir():
+        parser.error(f"no directory {args.directory}")
+    text = ablation_markdown(ablation_table(args.directory, args.solver))
+    if args.out is not None:
+        args.out.write_text(text)
+    sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
