@@ -27,8 +27,9 @@ from .runner import PlannedRun, RunRequest, plan
 __all__ = ["plan_all", "pending", "run_all", "format_metrics", "SHOWN_METRICS", "JOB_LOG",
            "read_job_log"]
 
-#: The file in a results folder that lists the matrix jobs that wrote into it.
-JOB_LOG = "jobs.json"
+#: The file in a results folder that lists the matrix jobs that wrote into it, one JSON object a
+#: line (not ``*.json``: the folder's ``*.json`` files are records).
+JOB_LOG = "jobs.jsonl"
 
 #: Metrics shown on a run's progress line.
 SHOWN_METRICS = ("mean_rel_l2", "mean_abs_rms", "var_rel_l2", "com_var_err", "energy_drift")
@@ -139,11 +140,13 @@ def run_all(todo: list[PlannedRun], out: Path, executor, total: int, done: int =
 def read_job_log(out: Path) -> list[dict[str, Any]]:
     """The jobs recorded in ``out``'s :data:`JOB_LOG` (oldest first; empty when there is none)."""
     path = Path(out) / JOB_LOG
-    return json.loads(path.read_text())["jobs"] if path.is_file() else []
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _log_job(out: Path, job: dict[str, Any]) -> None:
     """Append a finished job (its wall time, runs, executor and the machine's load before and
     after) to ``out``'s job log, so that a results folder says how long it took to make."""
     jobs = read_job_log(out) + [job]
-    atomic_write_text(Path(out) / JOB_LOG, json.dumps({"jobs": jobs}, indent=1) + "\n")
+    atomic_write_text(Path(out) / JOB_LOG, "".join(json.dumps(j) + "\n" for j in jobs))

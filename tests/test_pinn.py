@@ -126,10 +126,9 @@ def test_skip_reasons():
     assert "d <= 16" in solver.skip(problems.get("harmonic_nd", d=17))
     assert "per axis" in Pinn({"num_domain": 100}).skip(problems.get("harmonic_nd", d=8))
 
-    class Driven(type(problems.get("harmonic_1d"))):
-        static_potential = False
-
-    assert "depends on time" in solver.skip(Driven())
+    driven = problems.get("harmonic_driven")
+    assert solver.skip(driven) is None  # V at each collocation point's own time
+    assert "depends on time" in Pinn({"energy_weight": 1.0}).skip(driven)
 
 
 def test_quick_profile_uses_the_quick_params():

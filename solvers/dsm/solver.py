@@ -41,7 +41,7 @@ class DSM(Solver):
     anytime = "checkpoints"
     quick_params = {"iterations": 20, "width": 32, "batch": 16, "steps": 40, "points": 8,
                     "eval_samples": 2000, "eval_steps": 40, "anytime_samples": 1000,
-                    "anytime_steps": 40}
+                    "anytime_steps": 40, "max_steps": 200}
 
     @dataclass(frozen=True)
     class Params(Parametrized):

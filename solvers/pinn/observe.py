@@ -169,7 +169,8 @@ def moments(psi: Callable, problem, times, rule: QuadratureRule, *, dtype=torch.
     x_np = rule.points
     x = as_tensor(x_np, dtype, device)
     w = rule.weights
-    V = np.asarray(problem.potential(x_np), dtype=float) if energy else None
+    static = problem.static_potential
+    V = np.asarray(problem.potential(x_np), dtype=float) if energy and static else None
     kin = problem.hbar**2 / (2 * problem.mass)
     com = x_np.mean(axis=1)
     T, d = len(times), problem.d
@@ -190,6 +191,8 @@ def moments(psi: Callable, problem, times, rule: QuadratureRule, *, dtype=torch.
         com_mean = float(p @ com)
         com_var[j] = float(p @ (com - com_mean) ** 2)
         if energy:
+            if not static:  # <H(t)> with the potential of time t
+                V = np.asarray(problem.potential(x_np, float(t)), dtype=float)
             grad_sq = np.sum(ga * ga + gb * gb, axis=1)
             energies[j] = float(np.dot(w, kin * grad_sq + V * rho)) / norm[j]
     return Moments(times, norm, mean, var, com_var, energies, rule, prob)

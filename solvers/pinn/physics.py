@@ -258,7 +258,8 @@ def residual(problem, xt: torch.Tensor, y: torch.Tensor, scale: float = 1.0,
     a, b = der["a"], der["b"]
     a_t, b_t = der["grad_a"][:, d:], der["grad_b"][:, d:]
     kin = problem.hbar / (2.0 * problem.mass)
-    pot = ((problem.potential(xt[:, :d]) - energy_shift) / problem.hbar)[:, None]
+    # V at each collocation point's own time (a driven problem's potential changes with t)
+    pot = ((problem.potential(xt[:, :d], xt[:, d]) - energy_shift) / problem.hbar)[:, None]
     r_re = a_t + kin * der["lap_b"] - pot * b
     r_im = b_t - kin * der["lap_a"] + pot * a
     return [scale * r_re, scale * r_im]

@@ -86,7 +86,8 @@ class Pinn(Solver):
     quick_params = {"width": 16, "depth": 2, "num_domain": 256, "num_boundary": 32,
                     "num_initial": 64, "iterations": 40, "log_every": 10, "grid_points": 41,
                     "qmc_points": 1024, "max_seconds": 20.0, "lbfgs_iterations": 0,
-                    "lbfgs_share": 0.0, "lbfgs_dtype": "same"}
+                    "lbfgs_share": 0.0, "lbfgs_dtype": "same", "anytime_grid_points": 21,
+                    "anytime_qmc_points": 512}
 
     @dataclass(frozen=True)
     class Params(Parametrized):
@@ -232,9 +233,9 @@ class Pinn(Solver):
         missing = self.missing_extra()
         if missing:
             return missing
-        if not problem.static_potential:
-            return ("the potential depends on time, and the problem API evaluates V at one time "
-                    "per call while collocation points each have their own")
+        if not problem.static_potential and self.params.energy_weight > 0:
+            return ("energy_weight > 0 asks for <H> to be conserved, but this problem's potential "
+                    "depends on time (set energy_weight = 0)")
         d = problem.d
         if d > MAX_D:
             return (f"the PINN takes d+1 backward passes per Laplacian and covers its box with "
