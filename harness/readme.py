@@ -13,6 +13,8 @@ Kinds (the first word after ``generated:``; the rest are paths relative to the p
 ``accuracy DIR``     the accuracy-for-cost table of DIR (errors at budgets, seconds to accuracies)
 ``breaks DIR``       problem × solver: the headline error of each, or why it declined or failed
 ``scaling FILE...``  seconds per iteration against d from scaling studies, one row per study
+``ablation DIR [SOLVER]``  each run's options against SOLVER's (default pinn) current defaults,
+                     per problem (:mod:`harness.ablation`)
 ``job DIR``          how the records of DIR were made: runs, wall time, executor, the machine's
                      load (from DIR's job log, written by ``run --all``)
 ``runs DIR``         one row per ok record: its solver parameters that differ between records,
@@ -99,6 +101,12 @@ def _breaks(root: Path, args: list[str]) -> str:
     return "\n".join(rows)
 
 
+def _ablation(root: Path, args: list[str]) -> str:
+    from .ablation import ablation_markdown, ablation_table
+
+    return ablation_markdown(ablation_table(root / args[0], *(args[1:2] or ["pinn"])))
+
+
 def _job(root: Path, args: list[str]) -> str:
     jobs = read_job_log(root / args[0])
     if not jobs:
@@ -152,7 +160,7 @@ def _runs(root: Path, args: list[str]) -> str:
 
 KINDS: dict[str, Callable[[Path, list[str]], str]] = {
     "summary": _summary, "accuracy": _accuracy, "breaks": _breaks, "scaling": _scaling,
-    "runs": _runs, "job": _job,
+    "runs": _runs, "job": _job, "ablation": _ablation,
 }
 
 
