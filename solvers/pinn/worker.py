@@ -281,20 +281,7 @@ class Trainer:
         Hand-written: DeepXDE has no loss balancing; this callback updates the model's
         ``loss_weights``, which DeepXDE's PyTorch loss reads at every step.
         """
-        trainer = self
-
-        class Balance(self.dde.callbacks.Callback):
-            def __init__(self):
-                super().__init__()
-                self.steps = 0
-
-            def on_batch_end(self):
-                self.steps += 1
-                if self.steps % trainer.p["balance_every"]:
-                    return
-                trainer.rebalance()
-
-        return Balance()
+        return self._every(self.p["balance_every"], self.rebalance)
 
     def rebalance(self) -> list[float]:
         model, p = self.model, self.p
@@ -334,19 +321,22 @@ class Trainer:
         ``replace_with_anchors`` installs the points; DeepXDE has no RAD/RAR-D callback itself
         (its examples write the loop by hand, as here).
         """
-        trainer = self
+        return self._every(self.p["adaptive_every"], self.adapt_points)
 
-        class Adaptive(self.dde.callbacks.Callback):
+    def _every(self, steps: int, action):
+        """A DeepXDE callback that calls ``action()`` after every ``steps``-th training step."""
+
+        class Every(self.dde.callbacks.Callback):
             def __init__(self):
                 super().__init__()
-                self.steps = 0
+                self.count = 0
 
             def on_batch_end(self):
-                self.steps += 1
-                if self.steps % trainer.p["adaptive_every"] == 0:
-                    trainer.adapt_points()
+                self.count += 1
+                if self.count % steps == 0:
+                    action()
 
-        return Adaptive()
+        return Every()
 
     def adapt_points(self) -> None:
         p, data = self.p, self.data
