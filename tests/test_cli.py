@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_bad_input
+from conftest import run_bad_input, smoke_argv, smoke_overrides
 import torch
 
 import solvers
@@ -81,17 +81,17 @@ def test_report_prints_markdown_and_writes_csv(tmp_path, capsys):
     assert len(pd.read_csv(out / "report_runs.csv")) == 3
 
 
-def test_run_all_quick_profile_and_resume(quick_copy, capsys):
-    out = quick_copy  # the quick profile, run once per session through the local pool
+def test_run_all_and_resume(quick_copy, capsys):
+    out = quick_copy  # the smoke matrix, run once per session through the local pool
     first = [rec for _, rec in records.iter_records(out)]
-    expected = profiles.requests(profiles.load("quick"))
+    expected = profiles.requests(profiles.load("quick", smoke_overrides()))
     assert len(first) == len(expected) and all(r["profile"] == "quick" for r in first)
     skipped = [r for r in first if r["status"] == "skipped"]
     assert all(r["reason"] for r in skipped)
     assert all(r["status"] == "ok" for r in first if r["status"] != "skipped")
     capsys.readouterr()
     # --resume runs only what has no ok record: the two declined pairs (decided here, no process)
-    assert main(["run", "--all", "--profile", "quick", "--out", str(out), "--resume"]) == 0
+    assert main(smoke_argv() + ["--out", str(out), "--resume"]) == 0
     text = capsys.readouterr().out
     assert text.count("[done]") == len(first) - len(skipped)
     assert text.count("[skipped]") == len(skipped)

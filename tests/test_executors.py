@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run_bad_input
+from conftest import run_bad_input, smoke_argv, smoke_overrides
 
 from harness import dask_cluster, pool, profiles, protocol, records
 from harness.cli import main
@@ -55,9 +55,9 @@ def test_child_environment_caps_threads_and_points_at_this_code():
     assert "DSM_BENCH_PLUGINS" not in env
 
 
-def test_quick_profile_through_the_local_pool(quick_local):
+def test_smoke_matrix_through_the_local_pool(quick_local):
     recs = _records(quick_local)
-    assert len(recs) == len(profiles.requests(profiles.load("quick")))
+    assert len(recs) == len(profiles.requests(profiles.load("quick", smoke_overrides())))
     assert {r["status"] for r in recs.values()} <= {"ok", "skipped"}
     assert all(r["reason"] for r in recs.values() if r["status"] == "skipped")
     for rec in (r for r in recs.values() if r["status"] == "ok"):
@@ -103,8 +103,8 @@ def test_dask_local_cluster_gives_the_same_records_as_the_local_pool(quick_local
                                   dashboard_address=None) as cluster:
         workers = set(cluster.scheduler_info["workers"])
         # the same thread cap as the local pool's (set explicitly, so on any machine)
-        rc = main(["run", "--all", "--profile", "quick", "--executor", "dask",
-                   "--scheduler", cluster.scheduler_address, "--threads", "1", "--out", str(out)])
+        rc = main(smoke_argv() + ["--executor", "dask", "--scheduler", cluster.scheduler_address,
+                                  "--threads", "1", "--out", str(out)])
         # without --threads, the two workers share this machine's cores
         with dask_cluster.DaskExecutor(cluster.scheduler_address) as ex:
             share = ex._per_worker_threads()
