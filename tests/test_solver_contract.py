@@ -10,7 +10,19 @@ import solvers
 from solvers.base import FreeClock, Observables, SolverStateError
 from harness import profiles
 
-PAIRS = [(s, p) for s in solvers.names() for p in problems.names()]
+
+
+def _pair(solver_name, problem_name):
+    """A solver that trains in a worker process of its own (an optional extra: DeepXDE, JAX)
+    pays seconds of start-up and compilation per pair: the fast suite runs its contract on the
+    first registered problem, CI's slow job on every problem."""
+    heavy = getattr(solvers.solver_class(solver_name), "extra", None)
+    if heavy and problem_name != problems.names()[0]:
+        return pytest.param(solver_name, problem_name, marks=pytest.mark.slow)
+    return (solver_name, problem_name)
+
+
+PAIRS = [_pair(s, p) for s in solvers.names() for p in problems.names()]
 
 
 def _small(problem_name):
