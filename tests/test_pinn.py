@@ -22,7 +22,7 @@ from solvers.pinn.solver import training_process
 from solvers.pinn.observe import moments, quadrature_rule, velocity
 from solvers.pinn.physics import (EXP_BOUND, Ansatz, PsiNet, amplitude_scale, causal_weights,
                                   fourier_wavenumbers, input_scales, phase_rate, residual)
-from solvers.pinn.worker import Constraints
+from solvers.pinn.constraints import Constraints
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK = dict(Pinn.quick_params)

@@ -28,9 +28,8 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, fields
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -42,148 +41,11 @@ from core.memory import peak_rss_mb, reset_peak_rss
 
 from . import ansatz as ans
 from .operators import Generator, normalized_pinv, AdaptiveGaussianRule, proposal_factor
+from .settings import Settings, log_psi0_of, parity_even, symmetric
 
 __all__ = ["Settings", "Engine", "Generator", "run", "versions", "peak_rss_mb"]
 
 jax.config.update("jax_enable_x64", True)
-
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The engine's settings (all JSON-serialisable scalars or tuples).
-
-    Attributes
-    ----------
-    ansatz : str
-        ``gaussian``, ``hermite`` or ``neural`` (see :mod:`solvers.tvmc.ansatz`).
-    symmetry : str
-        ``auto`` (bosons for the ``bosons`` problem, else none), ``bosons`` or ``none``.
-    parity : str
-        ``auto`` (even where V(-x, t) = V(x, t) and psi0(-x) = psi0(x), checked on samples),
-        ``even`` or ``none``: an even psi needs no odd features.
-    n_max : int
-        Hermite order of the ``hermite`` ansatz.
-    scale_one, scale_pair : float or None
-        Length scales of the one-body / pair functions; None derives them from the problem's box
-        (``hermite``: the n_max-th Hermite function reaches the box edge, and twice that for
-        pairs; ``neural``: a third of the box half-width).
-    hidden : tuple of int
-        Hidden widths of the ``neural`` ansatz's MLPs.
-    integrator : str
-        ``rk4`` (fixed ``dt``) or ``rk45`` (adaptive Dormand–Prince, tolerances ``rtol``,
-        ``atol``, first step ``dt``).
-    dt, rtol, atol : float
-    diag_shift : float
-        Constant added to the QGT's diagonal.
-    diag_scale : float or None
-        Fraction of the QGT's own diagonal added to it (scale-free regularisation).
-    linear_solver : str
-        ``normalized_pinv`` (pseudo-inverse of the QGT scaled to unit diagonal, cutting
-        eigenvalues below ``rcond`` times the largest: the cut does not depend on the
-        parameters' units), ``cholesky``, ``pinv_smooth`` (NetKet's smooth pseudo-inverse with
-        ``rcond_smooth = rcond``) or ``svd`` (NetKet's, with ``rcond``).
-    rcond : float
-    diag_floor : float
-        ``normalized_pinv`` only: QGT diagonal entries below this fraction of the largest are
-        raised to it before scaling (see :func:`normalized_pinv`).
-    n_samples : int
-        Samples per TDVP evaluation (each Runge–Kutta stage draws its own).
-    n_chains : int
-        Markov chains (persistent through the run).
-    n_discard : int
-        Metropolis sweeps discarded per chain before each set of samples.
-    sweep_size : int or None
-        Metropolis steps per recorded sample (None: max(8, 2 d)).
-    step_factor : float
-        Proposal covariance = (step_factor * 2.38)^2 / d * (the state's covariance), from psi0
-        at the start and re-estimated at every record time when ``adapt_step``.
-    adapt_step : bool
-    n_samples_obs : int or None
-        Samples drawn at every record time for the observables (None: ``n_samples``).
-    n_samples_energy : int or None
-        How many of the record-time samples <H> is estimated from (None: all of them; at large
-        d the local energies dominate the cost of a record).
-    n_discard_obs : int
-        Sweeps discarded per chain before the record-time samples.
-    keep_samples : int or None
-        How many of the record-time samples of coordinates 0 and 1 to return (None: all).
-    chunk_size : int or None
-        NetKet's chunk size (samples per vectorised batch), to bound memory.
-    qgt : str
-        ``dense`` (QGTJacobianDense) or ``onthefly`` (QGTOnTheFly).
-    fit_samples : int
-        Samples of |psi0|^2 for the least-squares fit of log psi0 (linear ansätze and the
-        neural envelope).
-    """
-
-    ansatz: str = "hermite"
-    symmetry: str = "auto"
-    parity: str = "auto"
-    n_max: int = 8
-    scale_one: float | None = None
-    scale_pair: float | None = None
-    hidden: tuple[int, ...] = (16, 16)
-    integrator: str = "rk4"
-    dt: float = 0.01
-    rtol: float = 1e-3
-    atol: float = 1e-4
-    diag_shift: float = 0.0
-    diag_scale: float | None = None
-    linear_solver: str = "normalized_pinv"
-    rcond: float = 1e-4
-    diag_floor: float = 1e-3
-    n_samples: int = 8192
-    n_chains: int = 1024
-    n_discard: int = 2
-    sweep_size: int | None = None
-    step_factor: float = 1.0
-    adapt_step: bool = True
-    n_samples_obs: int | None = 32768
-    n_samples_energy: int | None = None
-    n_discard_obs: int = 4
-    keep_samples: int | None = None
-    chunk_size: int | None = None
-    qgt: str = "dense"
-    fit_samples: int = 4096
-
-    def __post_init__(self):
-        choices = {"ansatz": ("gaussian", "hermite", "neural"),
-                   "symmetry": ("auto", "bosons", "none"), "parity": ("auto", "even", "none"),
-                   "integrator": ("rk4", "rk45"),
-                   "linear_solver": ("normalized_pinv", "cholesky", "pinv_smooth", "svd"),
-                   "qgt": ("dense", "onthefly")}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"tvmc setting {name}={getattr(self, name)!r}: choose one of "
-                                 f"{', '.join(allowed)}")
-        for name in ("dt", "n_samples", "n_chains", "step_factor", "fit_samples"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"tvmc setting {name} must be > 0, got {getattr(self, name)!r}")
-        if self.n_samples % self.n_chains:
-            raise ValueError(f"tvmc: n_samples ({self.n_samples}) must be a multiple of "
-                             f"n_chains ({self.n_chains})")
-        if self.n_samples_obs is not None and self.n_samples_obs % self.n_chains:
-            raise ValueError(f"tvmc: n_samples_obs ({self.n_samples_obs}) must be a multiple of "
-                             f"n_chains ({self.n_chains})")
-        if self.n_max < 0:
-            raise ValueError(f"tvmc setting n_max must be >= 0, got {self.n_max}")
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any] | None) -> "Settings":
-        values = dict(values or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown tvmc settings {unknown}; known: {sorted(known)}")
-        if "hidden" in values:
-            values["hidden"] = tuple(int(h) for h in values["hidden"])
-        return cls(**values)
-
-    def as_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["hidden"] = list(self.hidden)
-        return out
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -192,37 +54,6 @@ def versions() -> dict[str, str]:
 
     return {"netket": nk.__version__, "jax": jax.__version__, "flax": flax.__version__,
             "numpy": np.__version__}
-
-
-def _log_psi0(problem) -> Callable[[np.ndarray], np.ndarray]:
-    def f(x):
-        x = np.asarray(x, dtype=float)
-        return 0.5 * np.asarray(problem.log_rho0(x)) + 1j * np.asarray(problem.phase0(x))
-    return f
-
-
-def _symmetric(problem, setting: str) -> bool:
-    if setting == "auto":
-        return problem.name == "bosons"
-    return setting == "bosons"
-
-
-def _parity_even(problem, setting: str, x: np.ndarray) -> bool:
-    """Whether psi stays even: V(-x, t) = V(x, t) at a few times and psi0(-x) = psi0(x), on the
-    points ``x`` and twice them (relative tolerance 1e-10)."""
-    if setting != "auto":
-        return setting == "even"
-    pts = np.concatenate([x, 2.0 * x])
-    log_psi0 = _log_psi0(problem)
-    a, b = log_psi0(pts), log_psi0(-pts)
-    if not np.allclose(a, b, rtol=1e-10, atol=1e-10 * max(1.0, float(np.max(np.abs(a))))):
-        return False
-    for t in np.linspace(0.0, float(problem.t_final), 5):
-        va = np.asarray(problem.potential(pts, float(t)))
-        vb = np.asarray(problem.potential(-pts, float(t)))
-        if not np.allclose(va, vb, rtol=1e-10, atol=1e-10 * max(1.0, float(np.max(np.abs(va))))):
-            return False
-    return True
 
 
 def _ess(data: np.ndarray) -> tuple[float, float, float]:
@@ -273,15 +104,15 @@ class Engine:
         x0 = np.asarray(problem.sample_x0(s.fit_samples, self.rng), dtype=float)
         hint = problem.grid_hint()
         half = 0.5 * float(np.max(np.asarray(hint.hi) - np.asarray(hint.lo)))
-        symmetric = _symmetric(problem, s.symmetry)
-        even = _parity_even(problem, s.parity, x0)
+        bosonic = symmetric(problem, s.symmetry)
+        even = parity_even(problem, s.parity, x0)
         if s.ansatz == "hermite":
             s_one = s.scale_one or half / math.sqrt(2 * s.n_max + 1)
             s_pair = s.scale_pair or 2 * half / math.sqrt(2 * s.n_max + 1)
         else:
             s_one = s.scale_one or half / 3
             s_pair = s.scale_pair or half / 3
-        self.spec = ans.AnsatzSpec(s.ansatz, d, symmetric, even, s.n_max, float(s_one),
+        self.spec = ans.AnsatzSpec(s.ansatz, d, bosonic, even, s.n_max, float(s_one),
                                    float(s_pair), tuple(s.hidden))
         self.model = ans.build(self.spec)
 
@@ -323,11 +154,11 @@ class Engine:
         spec = self.spec
         params = jax.tree.map(lambda a: a, self.vstate.parameters)
         if spec.linear:
-            theta, resid = ans.fit_linear(spec, _log_psi0(self.problem), x0)
+            theta, resid = ans.fit_linear(spec, log_psi0_of(self.problem), x0)
             params = dict(params, theta=jnp.asarray(theta, dtype=jnp.complex128))
         else:
             env = ans.AnsatzSpec("gaussian", spec.d, spec.symmetric, spec.even)
-            theta, resid = ans.fit_linear(env, _log_psi0(self.problem), x0)
+            theta, resid = ans.fit_linear(env, log_psi0_of(self.problem), x0)
             params = dict(params, env_re=jnp.asarray(theta.real), env_im=jnp.asarray(theta.imag))
         self.vstate.parameters = params
         return resid

@@ -239,7 +239,7 @@ class TVMC(Solver):
         return None
 
     def settings(self) -> dict[str, Any]:
-        """The engine's settings (:class:`solvers.tvmc.engine.Settings`) from the parameters."""
+        """The engine's settings (:class:`solvers.tvmc.settings.Settings`) from the parameters."""
         p = self.params
         return {
             "ansatz": p.ansatz, "symmetry": p.symmetry, "parity": p.parity, "n_max": p.n_max,
