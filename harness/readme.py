@@ -19,6 +19,9 @@ Kinds (the first word after ``generated:``; the rest are paths relative to the p
                      load (from DIR's job log, written by ``run --all``)
 ``runs DIR``         one row per ok record: its solver parameters that differ between records,
                      its errors and seconds (for ablations and seed tables)
+``references DIR``   one row per stored grid reference (``.npz`` entries of DIR, as
+                     :mod:`problems.cache` writes them): its grid, the seconds it and its
+                     independent check took when computed, and how far the two agree
 
 ``python -m harness readme`` rewrites every section in place; ``--check`` only reports the
 sections that are out of date (exit 1), which the test suite does, so that a change of records
@@ -158,9 +161,48 @@ def _runs(root: Path, args: list[str]) -> str:
     return frame.to_markdown(index=False)
 
 
+#: Agreement columns of the "references" table: (key in the entry's convergence, heading).
+REFERENCE_AGREEMENT = (("var_rel_l2", "variance (rel. L2)"),
+                       ("com_var_rel_max", "Var(x̄) (rel. max)"),
+                       ("marginal_w1_max", "marginal W1 (max)"),
+                       ("pair_w1_max", "pair W1 (max)"))
+
+
+def _references(root: Path, args: list[str]) -> str:
+    """The stored grid references under ``args[0]``: problem, d and the parameters that differ
+    between entries of the same problem, record times, both methods with their points per
+    axis and seconds, and their agreement."""
+    from problems import cache
+
+    entries = [cache.read_entry(path)[1] for path in sorted((root / args[0]).glob("*.npz"))]
+    if not entries:
+        return f"(no stored references in `{args[0]}`)"
+    by_problem: dict[str, list[dict]] = {}
+    for meta in entries:
+        prob = meta["description"]["problem"]
+        by_problem.setdefault(prob["name"], []).append(prob["params"])
+    varying = {name: [k for k in sorted({k for p in ps for k in p})
+                      if k != "d" and len({json.dumps(p.get(k)) for p in ps}) > 1]
+               for name, ps in by_problem.items()}
+    rows = []
+    for meta in entries:
+        desc, conv = meta["description"], meta["convergence"]
+        name, prm = desc["problem"]["name"], desc["problem"]["params"]
+        row = {"problem": name, "d": prm.get("d"),
+               "parameters": ", ".join(f"{k}={prm.get(k)}" for k in varying[name]),
+               "times": len(desc["times"]),
+               "reference": f"{desc['method']} {desc['grid']['n']}^d",
+               "seconds": _fmt(meta["info"]["seconds"]),
+               "check": f"{conv['method']} {conv['grid']['n']}^d",
+               "check seconds": _fmt(conv.get("check_compute_s"))}
+        row.update({head: _fmt(conv.get(k)) for k, head in REFERENCE_AGREEMENT})
+        rows.append(row)
+    frame = pd.DataFrame(rows).sort_values(["problem", "d", "parameters", "times"], kind="stable")
+    return frame.to_markdown(index=False)
+
 KINDS: dict[str, Callable[[Path, list[str]], str]] = {
     "summary": _summary, "accuracy": _accuracy, "breaks": _breaks, "scaling": _scaling,
-    "runs": _runs, "job": _job, "ablation": _ablation,
+    "runs": _runs, "job": _job, "ablation": _ablation, "references": _references,
 }
 
 

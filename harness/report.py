@@ -46,6 +46,12 @@ def runs_table(directory: Path) -> pd.DataFrame:
         for k, v in (rec.get("timing") or {}).items():
             if isinstance(v, (int, float)):
                 row[k] = v
+        # a solver with a process of its own (the PINN's DeepXDE, t-VMC's JAX) peaks there
+        peaks = [v for v in (row.get("peak_mem_mb"),
+                             (rec.get("diagnostics") or {}).get("worker_peak_rss_mb"))
+                 if isinstance(v, (int, float))]
+        if peaks:
+            row["peak_mb"] = max(peaks)
         row["path"] = str(path)
         rows.append(row)
     return pd.DataFrame(rows)
@@ -78,7 +84,7 @@ def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 #: Columns shown in the markdown summary, in order, when present.
 SHOWN = ["mean_rel_l2", "mean_abs_rms", "var_rel_l2", "w1_mean", "com_var_err", "energy_drift",
-         "train_s", "s_per_iter"]
+         "train_s", "s_per_iter", "peak_mb"]
 
 
 def _pm(mean: float, std: float) -> str:

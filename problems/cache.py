@@ -18,7 +18,7 @@ import numpy as np
 
 from core.io import atomic_write
 
-__all__ = ["cache_dir", "cache_key", "load", "store"]
+__all__ = ["cache_dir", "cache_key", "load", "read_entry", "store"]
 
 SHIPPED = Path(__file__).resolve().parent / "data"
 
@@ -40,14 +40,19 @@ def _paths(kind: str, key: str) -> list[Path]:
     return [cache_dir() / "references" / name, SHIPPED / "references" / name]
 
 
+def read_entry(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The arrays and metadata of one entry file."""
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files if k != "__meta__"}
+        meta = json.loads(str(data["__meta__"]))
+    return arrays, meta
+
+
 def load(kind: str, key: str) -> tuple[dict[str, np.ndarray], dict[str, Any], Path] | None:
     """The arrays and metadata stored under ``key``, and where they were found, or None."""
     for path in _paths(kind, key):
         if path.is_file():
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {k: data[k] for k in data.files if k != "__meta__"}
-                meta = json.loads(str(data["__meta__"]))
-            return arrays, meta, path
+            return (*read_entry(path), path)
     return None
 
 

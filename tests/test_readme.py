@@ -45,6 +45,21 @@ def test_every_kind_renders_the_records_it_names(tmp_path):
     assert "1 failed" in job
 
 
+def test_references_kind_reads_the_stored_entries(tmp_path):
+    from problems import cache
+
+    (tmp_path / "refs").mkdir()
+    assert readme.render("references refs", tmp_path).startswith("(no stored references")
+    src = sorted((ROOT / "problems/data/references").glob("bosons-*.npz"))[0]
+    shutil.copy(src, tmp_path / "refs" / src.name)
+    meta = cache.read_entry(src)[1]
+    body = readme.render("references refs", tmp_path)
+    row = body.splitlines()[2]
+    assert row.startswith("| bosons") and f"{meta['info']['seconds']:.3g}" in row
+    assert f"{meta['convergence']['var_rel_l2']:.3g}" in row
+    assert f"{meta['description']['grid']['n']}^d" in row
+
+
 def test_update_rewrites_stale_sections_and_check_leaves_them(tmp_path):
     (tmp_path / "res").mkdir()
     src = next(p for p, _ in records.iter_records(ROOT / QUICK))

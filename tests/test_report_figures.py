@@ -122,6 +122,32 @@ def test_anytime_figure_draws_every_records_points_and_its_floor(quick_local):
             assert (round(floors["var_rel_l2_floor"], 12),) * 2 in drawn
 
 
+def test_anytime_figure_tells_a_solvers_variants_apart(quick_local):
+    """Two records of one solver with different parameters (DSM before and after a change of
+    defaults) get their own line styles and legend entries naming the difference; seeds of
+    the same parameters do not."""
+    rec = next(r for r in _ok(quick_local) if r["problem"]["name"] == "harmonic_1d"
+               and r.get("anytime") and r["solver"]["name"] == "dsm")
+    other = copy.deepcopy(rec)
+    other["run_id"] += "-b"
+    other["solver"]["params"]["lr"] = 0.125
+    seed = copy.deepcopy(rec)
+    seed["run_id"] += "-s1"
+    seed["seed"] = 1
+    labels = anytime.variants([rec, other, seed])
+    mine = f"lr={rec['solver']['params']['lr']:g}"
+    assert labels[rec["run_id"]] == labels[seed["run_id"]] == mine
+    assert labels[other["run_id"]] == "lr=0.125"
+    assert set(anytime.variants([rec, seed]).values()) == {""}
+    fig = anytime.anytime_figure([rec, other], Style(["dsm"]), "harmonic_1d", 1)
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "dsm: lr=0.125" in legend
+    ys = [p["metrics"]["var_rel_l2"] for p in rec["anytime"] if "var_rel_l2" in p["metrics"]]
+    styles = [line.get_linestyle() for line in fig.axes[0].get_lines()
+              if len(line.get_ydata()) == len(ys) and np.allclose(line.get_ydata(), ys)]
+    assert len(styles) == 2 and styles[0] != styles[1]
+
+
 def test_error_against_d_draws_the_records_values(mixed):
     recs = _ok(mixed)
     style = Style([r["solver"]["name"] for r in recs])
@@ -158,6 +184,22 @@ def test_figures_bad_input(tmp_path, quick_local, capsys):
     assert capsys.readouterr().err.count("harness: error:") == 3
 
 
+def md_header(directory):
+    return next(line for line in (directory / "report.md").read_text().splitlines()
+                if line.startswith("| problem"))
+
+
+def test_peak_memory_is_the_larger_of_the_run_and_its_worker_process(tmp_path):
+    from harness import report
+
+    rec = {"schema": records.SCHEMA, "run_id": "r", "status": "ok",
+           "problem": {"name": "p", "params": {"d": 1}},
+           "solver": {"name": "s", "params": {}}, "metrics": {},
+           "timing": {"peak_mem_mb": 300.0}, "diagnostics": {"worker_peak_rss_mb": 1200.0}}
+    records.write(rec, tmp_path)
+    assert report.runs_table(tmp_path)["peak_mb"].tolist() == [1200.0]
+
+
 def test_report_writes_csv_markdown_and_parquet(mixed, capsys):
     assert main(["report", str(mixed)]) == 0
     text = capsys.readouterr().out
@@ -170,6 +212,7 @@ def test_report_writes_csv_markdown_and_parquet(mixed, capsys):
             if r["problem"]["name"] == "bosons" and r["problem"]["params"]["d"] == 8]
     assert row["com_var_err_mean"] == pytest.approx(np.mean(vals))
     assert row["com_var_err_std"] == pytest.approx(np.std(vals, ddof=1))
+    assert "peak_mb" in md_header(mixed)
     md = (mixed / "report.md").read_text()
     assert md.startswith("# Results in") and "| bosons" in md
     assert "## Accuracy for cost" in md and "s to ≤ 0.05" in md

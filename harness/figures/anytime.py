@@ -10,7 +10,7 @@ from matplotlib.patches import Patch
 
 from .common import Skip, Style, dim_of
 
-__all__ = ["anytime_figure", "anytime_groups", "ANYTIME_METRICS"]
+__all__ = ["anytime_figure", "anytime_groups", "variants", "ANYTIME_METRICS"]
 
 #: The metrics drawn, in order, when the records have them.
 ANYTIME_METRICS = ("var_rel_l2", "mean_rel_l2", "mean_abs_rms", "com_var_err", "pair_w1_mean")
@@ -28,6 +28,30 @@ def _points(rec, metric):
     return t, y
 
 
+#: Line styles of a solver's variants (records of one solver whose parameters differ).
+VARIANT_STYLES = ("-", "-.", ":", (0, (5, 1)))
+
+
+def variants(recs) -> dict[str, str]:
+    """run_id -> a label naming the solver parameters in which a record differs from the other
+    records of its solver (seed aside), or "" when all of a solver's records share them: the
+    same figure can then show, say, DSM's curve before and after a change of defaults."""
+    by_solver: dict[str, list] = {}
+    for r in recs:
+        by_solver.setdefault(r["solver"]["name"], []).append(r)
+    labels = {}
+    for group in by_solver.values():
+        keys = sorted({k for r in group for k in r["solver"]["params"]})
+        differ = [k for k in keys
+                  if len({repr(r["solver"]["params"].get(k)) for r in group}) > 1]
+        for r in group:
+            labels[r["run_id"]] = ", ".join(f"{k}={r['solver']['params'].get(k):g}"
+                                            if isinstance(r["solver"]["params"].get(k), float)
+                                            else f"{k}={r['solver']['params'].get(k)}"
+                                            for k in differ)
+    return labels
+
+
 def anytime_figure(recs, style: Style, problem: str, d: int):
     recs = [r for r in recs if r["problem"]["name"] == problem and dim_of(r) == d
             and r.get("anytime")]
@@ -37,6 +61,10 @@ def anytime_figure(recs, style: Style, problem: str, d: int):
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 4.0), squeeze=False,
                              constrained_layout=True)
     solvers = sorted({r["solver"]["name"] for r in recs})
+    labels = variants(recs)
+    kinds = sorted({(r["solver"]["name"], labels[r["run_id"]]) for r in recs})
+    line_of = {k: VARIANT_STYLES[sum(1 for j in kinds[:i] if j[0] == k[0]) % len(VARIANT_STYLES)]
+               for i, k in enumerate(kinds)}
     for ax, metric in zip(axes[0], metrics):
         banded = False
         for rec in sorted(recs, key=lambda r: (r["solver"]["name"], r.get("seed", 0))):
@@ -47,7 +75,7 @@ def anytime_figure(recs, style: Style, problem: str, d: int):
                 continue
             ladder = rec.get("anytime_info", {}).get("kind") == "ladder"
             ax.plot(t, y, color=colour, lw=1.4, marker="s" if ladder else "o", ms=3,
-                    ls="--" if ladder else "-", alpha=0.85)
+                    ls="--" if ladder else line_of[(name, labels[rec["run_id"]])], alpha=0.85)
             final = rec.get("metrics", {}).get(metric)
             if final is not None and not ladder:
                 ax.plot([t[-1]], [final], marker="*", ms=10, color=colour, ls="none")
@@ -68,6 +96,8 @@ def anytime_figure(recs, style: Style, problem: str, d: int):
         if banded:
             extra.append(Patch(color="grey", alpha=0.2,
                                label="statistical floor of the anytime samples (99.9 % band)"))
+        extra.extend(Line2D([], [], color=style.colour(name), ls=line_of[(name, label)], lw=1.4,
+                            label=f"{name}: {label}") for name, label in kinds if label)
         style.legend(ax, solvers, extra, loc="best")
     threads = sorted({r.get("execution", {}).get("threads") for r in recs} - {None})
     fig.suptitle(f"{problem}, d = {d}: error against training seconds"
