@@ -238,7 +238,7 @@ def run_record(run: PlannedRun, *, workdir: Path | None = None,
         phase = enter(Phase.RUN)
         checkpoints = solver.anytime == "checkpoints" and measured
         clock = AnytimeClock(anytime.from_solver if checkpoints else None,
-                             sync=lambda: _sync(run.device))
+                             sync=lambda: _sync(run.device), planned=_planned_training(solver))
         wall0 = time.perf_counter()
         solver.run(clock)
         timing["train_s"] = clock.stop()
@@ -301,6 +301,26 @@ def _history(solver) -> dict[str, Any]:
     return history
 
 
+def _planned_training(solver) -> Callable[[int, float], float] | None:
+    """The run's planned training seconds, as seen at a checkpoint (iteration, seconds so far):
+    the solver's budget parameter where set, or the seconds so far scaled to the iterations
+    asked for, whichever is smaller; None where the solver declares neither."""
+    p = solver.params
+    budget = float(getattr(p, solver.budget_param, 0) or 0) if solver.budget_param else 0.0
+    total = int(getattr(p, solver.iterations_param, 0) or 0) if solver.iterations_param else 0
+    if budget <= 0 and total <= 0:
+        return None
+
+    def planned(iteration: int, train_s: float) -> float:
+        estimates = [budget] if budget > 0 else []
+        done = iteration - solver.resumed_from
+        if total > 0 and done > 0:
+            estimates.append(train_s * (total - solver.resumed_from) / done)
+        return min(estimates) if estimates else train_s
+
+    return planned
+
+
 def _anytime_info(run: PlannedRun, anytime: _Anytime, clock: AnytimeClock | None,
                   timing: dict[str, Any]) -> dict[str, Any]:
     """How the anytime points arose, what they cost, and the floors of their metrics."""
@@ -310,7 +330,8 @@ def _anytime_info(run: PlannedRun, anytime: _Anytime, clock: AnytimeClock | None
         info.update(schedule_s=[s for s in SCHEDULE_S if s <= timing["train_s"]],
                     settings=solver.anytime_settings(), eval_s=clock.eval_s,
                     eval_fraction=clock.eval_s / max(timing["run_wall_s"], 1e-12),
-                    skipped=clock.skipped, max_eval_fraction=MAX_EVAL_FRACTION)
+                    skipped=clock.skipped, max_eval_fraction=MAX_EVAL_FRACTION,
+                    planned_train_s=clock.planned_s)
         if anytime.last_obs is not None and anytime.last_obs.n_samples:
             info["floors"], info["floor_kind"] = floor_metrics(
                 anytime.series, anytime.last_obs, anytime.last_metrics, seed=run.rng_seed)

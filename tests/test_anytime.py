@@ -8,7 +8,7 @@ import pytest
 
 import problems
 from harness import floors, metrics
-from harness.anytime import SCHEDULE_S
+from harness.anytime import SCHEDULE_S, AnytimeClock
 from harness.cli import main
 from harness.runner import RunRequest, plan, run_record
 from solvers.base import Observables
@@ -84,6 +84,41 @@ def test_evaluation_never_counts_as_training(fault_plugin):
     assert train == sorted(train) and len(train) >= 2
     assert points[-1]["train_s"] == pytest.approx(rec["timing"]["train_s"])
     assert all(p["metrics"] for p in points)
+
+
+def _simulate(planned, train_s=60.0, step_s=0.1, eval_s=1.7):
+    """A run on a fake timer: iterations of ``step_s``, each anytime evaluation ``eval_s``."""
+    now = [0.0]
+    taken = []
+
+    def take(iteration, t):
+        taken.append(t)
+        now[0] += eval_s
+
+    clock = AnytimeClock(take, planned=planned, timer=lambda: now[0])
+    iteration = 0
+    while clock.elapsed() < train_s:
+        iteration += 1
+        now[0] += step_s
+        clock(iteration)
+    clock.evaluate(iteration, clock.stop())  # the end of training, as the runner does
+    return clock, taken
+
+
+def test_anytime_evaluation_is_budgeted_against_the_planned_training():
+    """DSM's default-profile case (60 s budget, 1.7 s a point): budgeted against the 60 s, the
+    early points of the schedule are taken and the whole evaluation, the end's included, stays
+    within 15 % of the training; budgeted against the seconds so far, the first point would
+    block every other until 50 s."""
+    clock, taken = _simulate(lambda i, t: 60.0)
+    assert [round(t) for t in taken] == [1, 2, 5, 10, 60]
+    assert clock.eval_s <= 0.15 * 60.0 and clock.planned_s == 60.0
+    _, unplanned = _simulate(None)
+    assert [round(t) for t in unplanned] == [1, 50, 60]
+    # an iteration-limited run (3000 iterations of 0.1 s: 300 s planned) takes every point
+    clock, taken = _simulate(lambda i, t: t * 3000 / i, train_s=300.0)
+    assert [round(t) for t in taken] == [1, 2, 5, 10, 20, 50, 100, 200, 300]
+    assert clock.planned_s == pytest.approx(300.0) and clock.eval_s <= 0.15 * 300.0
 
 
 def test_every_solver_gets_the_same_schedule(fault_plugin):
