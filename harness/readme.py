@@ -139,6 +139,19 @@ def _scaling(root: Path, args: list[str]) -> str:
     return "\n".join(rows)
 
 
+def _differing(specs: list[dict]) -> list[str]:
+    """For each ``{"name", "params"}`` spec: "k=v, ..." of the parameters in which it differs
+    from other specs of the same name ("" where all of that name agree)."""
+    by_name: dict[str, list[dict]] = {}
+    for spec in specs:
+        by_name.setdefault(spec["name"], []).append(spec["params"])
+    keys = {name: [k for k in sorted({k for p in ps for k in p})
+                   if len({json.dumps(p.get(k)) for p in ps}) > 1]
+            for name, ps in by_name.items()}
+    return [", ".join(f"{k}={spec['params'].get(k)}" for k in keys[spec["name"]])
+            for spec in specs]
+
+
 def _runs(root: Path, args: list[str]) -> str:
     recs = sorted((rec for _, rec in records.iter_records(root / args[0])
                    if rec["status"] == "ok"),
@@ -150,14 +163,16 @@ def _runs(root: Path, args: list[str]) -> str:
     keys = sorted({k for r in recs for k in r["solver"]["params"]})
     varying = [k for k in keys if len({json.dumps(r["solver"]["params"].get(k))
                                        for r in recs}) > 1]
+    shown = _differing([r["problem"] for r in recs])
     metrics = [m for m in RUN_METRICS if any(m in r["metrics"] for r in recs)]
     frame = pd.DataFrame([
-        dict({"problem": r["problem"]["name"], "seed": r.get("seed")},
+        dict({"problem": r["problem"]["name"] + (f" ({shown[i]})" if shown[i] else ""),
+              "solver": r["solver"]["name"], "seed": r.get("seed")},
              **{k: r["solver"]["params"].get(k) for k in varying},
              **{m: _fmt(r["metrics"].get(m)) for m in metrics},
              train_s=_fmt(r["timing"].get("train_s")),
              **{"iterations done": r["timing"].get("iterations")})
-        for r in recs])
+        for i, r in enumerate(recs)])
     return frame.to_markdown(index=False)
 
 
@@ -177,19 +192,14 @@ def _references(root: Path, args: list[str]) -> str:
     entries = [cache.read_entry(path)[1] for path in sorted((root / args[0]).glob("*.npz"))]
     if not entries:
         return f"(no stored references in `{args[0]}`)"
-    by_problem: dict[str, list[dict]] = {}
-    for meta in entries:
-        prob = meta["description"]["problem"]
-        by_problem.setdefault(prob["name"], []).append(prob["params"])
-    varying = {name: [k for k in sorted({k for p in ps for k in p})
-                      if k != "d" and len({json.dumps(p.get(k)) for p in ps}) > 1]
-               for name, ps in by_problem.items()}
+    shown = _differing([{"name": m["description"]["problem"]["name"],
+                         "params": {k: v for k, v in m["description"]["problem"]["params"].items()
+                                    if k != "d"}} for m in entries])
     rows = []
-    for meta in entries:
+    for meta, params in zip(entries, shown):
         desc, conv = meta["description"], meta["convergence"]
         name, prm = desc["problem"]["name"], desc["problem"]["params"]
-        row = {"problem": name, "d": prm.get("d"),
-               "parameters": ", ".join(f"{k}={prm.get(k)}" for k in varying[name]),
+        row = {"problem": name, "d": prm.get("d"), "parameters": params,
                "times": len(desc["times"]),
                "reference": f"{desc['method']} {desc['grid']['n']}^d",
                "seconds": _fmt(meta["info"]["seconds"]),

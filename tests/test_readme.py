@@ -60,6 +60,20 @@ def test_references_kind_reads_the_stored_entries(tmp_path):
     assert f"{meta['description']['grid']['n']}^d" in row
 
 
+def test_runs_kind_names_the_problem_parameters_that_differ(tmp_path):
+    (tmp_path / "res").mkdir()
+    src = next(rec for _, rec in records.iter_records(ROOT / QUICK)
+               if rec["status"] == "ok" and rec["problem"]["name"] == "harmonic_1d")
+    other = json.loads(json.dumps(src))
+    other["run_id"] += "-w2"
+    other["problem"]["params"]["omega"] = 2.0
+    for rec in (src, other):
+        records.write(rec, tmp_path / "res")
+    rows = readme.render("runs res", tmp_path).splitlines()[2:]
+    assert any("harmonic_1d (omega=2.0)" in r for r in rows)
+    assert any(f"harmonic_1d (omega={src['problem']['params']['omega']})" in r for r in rows)
+
+
 def test_update_rewrites_stale_sections_and_check_leaves_them(tmp_path):
     (tmp_path / "res").mkdir()
     src = next(p for p, _ in records.iter_records(ROOT / QUICK))
