@@ -3,8 +3,9 @@
 The defaults are derived from each problem's own scales (time grid from Problem.time_scale, the
 velocity scale, the time feature), so a user's first run on their own parameters should be as
 good as on the presets.  A seeded random family of Gaussian packets, d = 1 and 2, each run once
-through the harness with DSM's defaults (one thread each, two at a time): the median var_rel_l2
-must be <= 0.03 and the worst <= 0.06 against the exact packets.
+through the harness with DSM's defaults (one thread each, two at a time, at most 300 s of
+training each): the median var_rel_l2 must be <= 0.03 and the worst <= 0.06 against the exact
+packets.
 """
 
 import json
@@ -23,6 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 #: d of the family's members (the seed below draws the rest); four, so that the slow job stays
 #: within CI's limit (two at a time: about two default trainings' time).
 DIMS = (1, 1, 1, 2)
+#: training seconds per member at most (see _run)
+MAX_SECONDS = 300
 
 
 def family(seed: int = 20261202) -> list[dict]:
@@ -46,8 +49,13 @@ def _run(index: int, params: dict, out: Path) -> dict:
     problem = "harmonic_1d" if params["d"] == 1 else "harmonic_nd"
     sets = [f"problem.{k}={v!r}" for k, v in params.items() if not (k == "d" and problem ==
                                                                      "harmonic_1d")]
+    # 3000 iterations or 300 s of training, whichever comes first: the 5 minutes per run that
+    # the defaults' 3000 iterations take on the presets (tests/test_dsm_slow.py); members with a
+    # fine time grid would otherwise train for up to 11 minutes each (measured in CI: 1382 s
+    # for the four, two at a time)
     cmd = [sys.executable, "-m", "harness", "run", "--problem", problem, "--solver", "dsm",
-           "--threads", "1", "--out", str(out / str(index))]
+           "--threads", "1", "--set", f"solver.max_seconds={MAX_SECONDS}",
+           "--out", str(out / str(index))]
     for s in sets:
         cmd += ["--set", s]
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
