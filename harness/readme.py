@@ -142,12 +142,7 @@ def _scaling(root: Path, args: list[str]) -> str:
 def _differing(specs: list[dict]) -> list[str]:
     """For each ``{"name", "params"}`` spec: "k=v, ..." of the parameters in which it differs
     from other specs of the same name ("" where all of that name agree)."""
-    by_name: dict[str, list[dict]] = {}
-    for spec in specs:
-        by_name.setdefault(spec["name"], []).append(spec["params"])
-    keys = {name: [k for k in sorted({k for p in ps for k in p})
-                   if len({json.dumps(p.get(k)) for p in ps}) > 1]
-            for name, ps in by_name.items()}
+    keys = records.differing_keys(specs)
     return [", ".join(f"{k}={spec['params'].get(k)}" for k in keys[spec["name"]])
             for spec in specs]
 

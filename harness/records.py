@@ -82,6 +82,17 @@ def write(record: dict[str, Any], out_dir: Path) -> Path:
     return path
 
 
+def differing_keys(specs: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """For ``{"name", "params"}`` specs (a record's problem or solver): per name, the parameters
+    whose values differ between the specs of that name (sorted)."""
+    by_name: dict[str, list[dict]] = {}
+    for spec in specs:
+        by_name.setdefault(spec["name"], []).append(spec["params"])
+    return {name: [k for k in sorted({k for p in ps for k in p})
+                   if len({json.dumps(p.get(k), sort_keys=True) for p in ps}) > 1]
+            for name, ps in by_name.items()}
+
+
 def load(path: Path) -> dict[str, Any]:
     with open(path) as fh:
         return json.load(fh)

@@ -8,6 +8,7 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from .. import records
 from .common import Skip, Style, dim_of
 
 __all__ = ["anytime_figure", "anytime_groups", "variants", "ANYTIME_METRICS"]
@@ -36,20 +37,14 @@ def variants(recs) -> dict[str, str]:
     """run_id -> a label naming the solver parameters in which a record differs from the other
     records of its solver (seed aside), or "" when all of a solver's records share them: the
     same figure can then show, say, DSM's curve before and after a change of defaults."""
-    by_solver: dict[str, list] = {}
-    for r in recs:
-        by_solver.setdefault(r["solver"]["name"], []).append(r)
-    labels = {}
-    for group in by_solver.values():
-        keys = sorted({k for r in group for k in r["solver"]["params"]})
-        differ = [k for k in keys
-                  if len({repr(r["solver"]["params"].get(k)) for r in group}) > 1]
-        for r in group:
-            labels[r["run_id"]] = ", ".join(f"{k}={r['solver']['params'].get(k):g}"
-                                            if isinstance(r["solver"]["params"].get(k), float)
-                                            else f"{k}={r['solver']['params'].get(k)}"
-                                            for k in differ)
-    return labels
+    keys = records.differing_keys([r["solver"] for r in recs])
+
+    def shown(value):
+        return f"{value:g}" if isinstance(value, float) else f"{value}"
+
+    return {r["run_id"]: ", ".join(f"{k}={shown(r['solver']['params'].get(k))}"
+                                   for k in keys[r["solver"]["name"]])
+            for r in recs}
 
 
 def anytime_figure(recs, style: Style, problem: str, d: int):
