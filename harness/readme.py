@@ -17,8 +17,9 @@ Kinds (the first word after ``generated:``; the rest are paths relative to the p
                      per problem (:mod:`harness.ablation`)
 ``job DIR``          how the records of DIR were made: runs, wall time, executor, the machine's
                      load (from DIR's job log, written by ``run --all``)
-``runs DIR``         one row per ok record: its solver parameters that differ between records,
-                     its errors and seconds (for ablations and seed tables)
+``runs PATH...``     one row per ok record of the directories or record files named: its
+                     solver parameters that differ between records, its errors and seconds
+                     (for ablations, seed tables and side-by-side comparisons)
 ``references DIR``   one row per stored grid reference (``.npz`` entries of DIR, as
                      :mod:`problems.cache` writes them): its grid, the seconds it and its
                      independent check took when computed, and how far the two agree
@@ -148,14 +149,15 @@ def _differing(specs: list[dict]) -> list[str]:
 
 
 def _runs(root: Path, args: list[str]) -> str:
-    recs = sorted((rec for _, rec in records.iter_records(root / args[0])
+    recs = sorted((rec for arg in args for _, rec in records.iter_records(root / arg)
                    if rec["status"] == "ok"),
                   key=lambda r: (r["problem"]["name"], json.dumps(r["solver"]["params"],
                                                                     sort_keys=True),
                                  r.get("seed", 0)))
     if not recs:
         return "(no ok records)"
-    keys = sorted({k for r in recs for k in r["solver"]["params"]})
+    # parameters of one solver only (another solver's would be blank for its rows) are left out
+    keys = sorted(set.intersection(*(set(r["solver"]["params"]) for r in recs)))
     varying = [k for k in keys if len({json.dumps(r["solver"]["params"].get(k))
                                        for r in recs}) > 1]
     shown = _differing([r["problem"] for r in recs])

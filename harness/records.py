@@ -99,8 +99,11 @@ def load(path: Path) -> dict[str, Any]:
 
 
 def iter_records(directory: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
-    """Records under ``directory`` (recursively), skipping temporary and side files."""
-    for path in sorted(Path(directory).rglob("*.json")):
+    """Records under ``directory`` (recursively), skipping temporary and side files; a record
+    file given instead of a directory yields that record."""
+    directory = Path(directory)
+    paths = [directory] if directory.is_file() else sorted(directory.rglob("*.json"))
+    for path in paths:
         if path.name.startswith("."):
             continue
         try:

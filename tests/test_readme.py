@@ -91,3 +91,22 @@ def test_update_rewrites_stale_sections_and_check_leaves_them(tmp_path):
     assert readme.update(page, tmp_path, check=True) == []
     with pytest.raises(ValueError, match="unknown generated section kind"):
         readme.render("nonsense res", tmp_path)
+
+
+def test_runs_kind_takes_record_files_beside_directories(tmp_path):
+    """``runs DIR FILE``: the directory's records and the named record side by side, with only
+    the parameters every row's solver has (another solver's would be blank)."""
+    ok = [(p, rec) for p, rec in records.iter_records(ROOT / QUICK) if rec["status"] == "ok"]
+    by_solver = {}
+    for p, rec in ok:
+        by_solver.setdefault(rec["solver"]["name"], (p, rec))
+    (a_path, a), (b_path, b) = list(by_solver.values())[:2]
+    (tmp_path / "res").mkdir()
+    shutil.copy(a_path, tmp_path / "res" / a_path.name)
+    shutil.copy(b_path, tmp_path / b_path.name)
+    body = readme.render(f"runs res {b_path.name}", tmp_path)
+    header, _, *rows = body.splitlines()
+    assert len(rows) == 2
+    assert {a["solver"]["name"], b["solver"]["name"]} == {r.split("|")[2].strip() for r in rows}
+    only_a = set(a["solver"]["params"]) - set(b["solver"]["params"])
+    assert not any(f" {k} " in header for k in only_a)
