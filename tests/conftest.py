@@ -45,7 +45,7 @@ def smoke_overrides() -> list[str]:
     Crank–Nicolson on every problem of the quick profile (its d = 4 pairs are declined, so the
     matrix holds skipped records too), and every other solver of the profile only on
     ``harmonic_1d`` (where the anytime figure and the regression gate need learned solvers).
-    The whole quick profile runs in CI's slow job (``.ci/run``), not here."""
+    The whole quick profile runs in CI's second phase (``.ci/run``), not here."""
     from harness import profiles
 
     quick = profiles.load("quick").data

@@ -248,7 +248,9 @@ def _solver(params=None, problem="harmonic_1d", seed=0, workdir=None, **pkw):
     return s, p
 
 
-@pytest.mark.parametrize("initial_condition", ["loss", "built_in"])
+@pytest.mark.parametrize("initial_condition", [
+    pytest.param("loss", marks=pytest.mark.slow),  # 200 iterations: 10 s; the default runs fast
+    "built_in"])
 def test_training_lowers_the_loss_and_is_repeatable(initial_condition):
     params = {"iterations": 100, "lr": 3e-3, "initial_condition": initial_condition}
     a, _ = _solver(params)

@@ -5,18 +5,20 @@ velocity scale, the time feature), so a user's first run on their own parameters
 good as on the presets.  A seeded random family of Gaussian packets, d = 1 and 2, each run once
 through the harness with DSM's defaults (one thread each, two at a time, at most 300 s of
 training each): the median var_rel_l2 must be <= 0.03 and the worst <= 0.06 against the exact
-packets.
+packets.  The hardest members run first, so that a family that fails is known after one pair.
 """
 
 import json
 import statistics
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+import problems
 
 pytestmark = pytest.mark.slow
 
@@ -26,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DIMS = (1, 1, 1, 2)
 #: training seconds per member at most (see _run)
 MAX_SECONDS = 300
+#: the family's bars on var_rel_l2: its median and its worst member
+MEDIAN, WORST = 0.03, 0.06
 
 
 def family(seed: int = 20261202) -> list[dict]:
@@ -71,13 +75,40 @@ def _run(index: int, params: dict, out: Path) -> dict:
     "and back) reached var_rel_l2 = 0.29 after 800 iterations: DSM's variance lags the squeeze "
     "(0.021 at t = 0.6) and does not come back; open in the DSM-defaults issue.  strict: this "
     "fails as soon as DSM's defaults pass, so the mark must then go"))
+def squeeze(params: dict) -> float:
+    """How far the exact variance of a member breathes: max over min of Var(x0) on [0, t_final]
+    (the wide packets in a stiff trap, whose variance DSM lags, are the hard members)."""
+    problem = "harmonic_1d" if params["d"] == 1 else "harmonic_nd"
+    kw = {k: v for k, v in params.items() if not (k == "d" and problem == "harmonic_1d")}
+    p = problems.get(problem, **kw)
+    var = p.reference().var(np.linspace(0, p.t_final, 201))[:, 0]
+    return float(var.max() / var.min())
+
+
 def test_default_dsm_holds_across_the_packet_family(tmp_path):
-    members = family()
+    """Members run hardest first (by :func:`squeeze`), two at a time; once a member is above the
+    worst bar the family cannot pass, so members not yet started are left out (a failing family
+    costs one pair of trainings, a passing one all four)."""
+    members = sorted(enumerate(family()), key=lambda m: -squeeze(m[1]))
+    queue, done, failed = list(members), [], False
     with ThreadPoolExecutor(2) as pool:
-        recs = list(pool.map(lambda a: _run(a[0], a[1], tmp_path), enumerate(members)))
-    assert all(r["status"] == "ok" for r in recs), [r["reason"] for r in recs]
-    errors = [r["metrics"]["var_rel_l2"] for r in recs]
-    table = [(m, round(e, 4), round(r["metrics"]["var_rel_l2_floor"], 4))
-             for m, e, r in zip(members, errors, recs)]
-    assert statistics.median(errors) <= 0.03, table
-    assert max(errors) <= 0.06, table
+        running = {}
+        while queue or running:
+            # a member starts only after every finished one was looked at
+            while queue and len(running) < 2 and not failed:
+                i, m = queue.pop(0)
+                running[pool.submit(_run, i, m, tmp_path)] = m
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                rec = future.result()
+                done.append((running.pop(future), rec))
+                failed |= rec["status"] != "ok" or rec["metrics"]["var_rel_l2"] > WORST
+    table = [(m, r["status"], round(r["metrics"].get("var_rel_l2", float("nan")), 4),
+              round(r["metrics"].get("var_rel_l2_floor", float("nan")), 4)) for m, r in done]
+    assert all(r["status"] == "ok" for _, r in done), [r["reason"] for _, r in done]
+    errors = [r["metrics"]["var_rel_l2"] for _, r in done]
+    assert max(errors) <= WORST, table
+    assert len(done) == len(members), table
+    assert statistics.median(errors) <= MEDIAN, table

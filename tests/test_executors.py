@@ -89,6 +89,7 @@ def test_a_stopped_isolated_run_is_killed(fault_plugin):
     assert outcome["failure"]["error"]["type"] == "Cancelled"
 
 
+@pytest.mark.extra
 def test_unreachable_scheduler_is_a_connection_error():
     pytest.importorskip("distributed")
     ex = dask_cluster.DaskExecutor("tcp://127.0.0.1:9", connect_timeout_s=2)
@@ -96,6 +97,7 @@ def test_unreachable_scheduler_is_a_connection_error():
         ex.connect()
 
 
+@pytest.mark.extra
 def test_dask_local_cluster_gives_the_same_records_as_the_local_pool(quick_local, tmp_path):
     distributed = pytest.importorskip("distributed")
     out = tmp_path / "dask"
@@ -157,6 +159,7 @@ def _by_pair(directory):
     return {(r["problem"]["name"], r["solver"]["name"]): r for r in _records(directory).values()}
 
 
+@pytest.mark.slow  # 15-20 s of child processes with their time limits
 def test_faults_become_failed_records_and_resume_finishes_what_is_missing(
         fault_plugin, tmp_path, capsys):
     marker = tmp_path / "killed-once"  # killwrite kills only while it is absent
@@ -189,6 +192,7 @@ def test_faults_become_failed_records_and_resume_finishes_what_is_missing(
     _assert_clean(out)
 
 
+@pytest.mark.slow  # 15 s of child processes
 def test_raising_nan_and_crashing_runs_become_failed_records(fault_plugin, tmp_path):
     modes = {"raise": "run: RuntimeError: diverged on purpose",
              "nan": "evaluate: FloatingPointError: non-finite mean", "segfault": "SIGSEGV",

@@ -374,6 +374,7 @@ def _weights(solver):
 
 
 @needs_deepxde
+@pytest.mark.slow  # four trainings and a restarted DeepXDE process: 40 s
 def test_runs_repeat_from_their_seed_in_a_reused_process_and_after_a_crash():
     problem = problems.get("harmonic_nd", d=2, t_final=0.2)
     first = _weights(quick_run(problem, seed=3))

@@ -200,6 +200,7 @@ def test_peak_memory_is_the_larger_of_the_run_and_its_worker_process(tmp_path):
     assert report.runs_table(tmp_path)["peak_mb"].tolist() == [1200.0]
 
 
+@pytest.mark.extra  # its last check needs pyarrow
 def test_report_writes_csv_markdown_and_parquet(mixed, capsys):
     assert main(["report", str(mixed)]) == 0
     text = capsys.readouterr().out

@@ -14,10 +14,12 @@ from harness import profiles
 
 def _pair(solver_name, problem_name):
     """A solver that trains in a worker process of its own (an optional extra: DeepXDE, JAX)
-    pays seconds of start-up and compilation per pair: the fast suite runs its contract on the
-    first registered problem, CI's slow job on every problem."""
+    pays seconds of start-up and compilation per pair: the fast suite runs the PINN's contract
+    on the first registered problem, CI's slow job every other pair of these solvers (t-VMC's
+    JAX compilation takes 25 s even there; tests/test_tvmc.py runs it end to end in the fast
+    suite)."""
     heavy = getattr(solvers.solver_class(solver_name), "extra", None)
-    if heavy and problem_name != problems.names()[0]:
+    if heavy and (problem_name != problems.names()[0] or heavy == "tvmc"):
         return pytest.param(solver_name, problem_name, marks=pytest.mark.slow)
     return (solver_name, problem_name)
 

@@ -66,8 +66,9 @@ def test_three_dimensional_packet_with_defaults():
     seconds = time.perf_counter() - started
     mean_err, var_err = _errors(p, obs)
     print(f"harmonic_nd d=3: mean {mean_err:.2e}, var {var_err:.2e}, {seconds:.1f} s")
+    # its seconds are printed, not asserted: speed is the benchmarks' to measure (the README's
+    # split-operator section reports them from a record)
     assert mean_err < 1e-5 and var_err < 1e-5
-    assert seconds < 180  # 60 s on 2 idle cores; the bound leaves room for a shared machine
 
 
 def test_spectral_convergence_in_space():

@@ -63,6 +63,7 @@ def test_hermite_functions_are_orthonormal():
     np.testing.assert_allclose(gram, np.eye(11), atol=1e-8)
 
 
+@pytest.mark.slow  # JAX compilation: 12-15 s
 def test_generator_matches_netket_kinetic_energy():
     """G_loc = -(hbar/2m)(Lap log psi + (grad log psi)^2) + V/hbar equals NetKet's KineticEnergy
     with mass m/hbar (its hbar = 1) plus V/hbar, for a complex, non-Gaussian log psi."""
@@ -86,7 +87,7 @@ def test_generator_matches_netket_kinetic_energy():
     ("harmonic_1d_moving", "hermite", {}),
     ("bosons", "gaussian", {"d": 3}),
     ("bosons", "hermite", {"d": 3}),
-    ("bosons", "neural", {"d": 4}),
+    pytest.param("bosons", "neural", {"d": 4}, marks=pytest.mark.slow),  # 11 s of compilation
 ])
 def test_initial_state_is_psi0(name, kind, params):
     """log psi_theta - log psi0 is one constant (normalisation) on samples of |psi0|^2."""
@@ -108,6 +109,7 @@ def test_symmetry_and_parity_detection():
     assert not off_centre.spec.even and not off_centre.spec.symmetric
 
 
+@pytest.mark.slow  # JAX compilation: 12-15 s
 def test_gaussian_packet_evolves_exactly():
     """The gaussian ansatz contains the exact packet, so TDVP's least squares has a zero
     residual on any samples: the parameters follow the exact moments to the integrator's
@@ -133,6 +135,7 @@ def test_gaussian_packet_evolves_exactly():
     assert res["diagnostics"]["complete"] and res["diagnostics"]["failure"] is None
 
 
+@pytest.mark.slow  # JAX compilation: 12-15 s
 def test_result_layout():
     p = problems.get("bosons", d=3)
     times = np.linspace(0.0, 0.04, 3)
