@@ -139,6 +139,7 @@ def test_every_solver_gets_the_same_schedule(fault_plugin):
             assert min(p["train_s"] - s for s in SCHEDULE_S if s <= p["train_s"]) < 0.5 + 2 * step
 
 
+@pytest.mark.slow  # a real kill of a run's process: 10 s
 def test_a_run_killed_between_checkpoints_leaves_no_record_of_its_own(fault_plugin, tmp_path):
     rc = main(["run", "--problem", "harmonic_1d", "--solver", "fault_test", "--set",
                "solver.mode=killtrain", "--set", "solver.train_s=20", "--set",

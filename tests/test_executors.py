@@ -250,6 +250,7 @@ def _wait_for(cond, timeout=60.0):
     return False
 
 
+@pytest.mark.slow  # the command killed mid-run, then resumed: 22 s
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
 def test_killing_the_command_leaves_no_record_and_resume_finishes(fault_plugin, tmp_path):
     marker = tmp_path / "wake-up"  # the sleeping runs finish once it exists

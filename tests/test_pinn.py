@@ -344,6 +344,7 @@ def quick_run(problem, seed=0, budget=None, **params):
     return train(problem, dict(QUICK, **params), seed=seed, budget=budget)
 
 
+@pytest.mark.slow  # two DeepXDE processes: 12 s
 @needs_deepxde
 def test_deepxde_never_touches_this_process_and_dtype_takes_effect():
     old = torch.get_default_dtype()

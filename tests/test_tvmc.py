@@ -122,6 +122,7 @@ def test_small_run_through_the_harness_is_at_its_floors(tmp_path):
     assert points[0]["metrics"]["var_rel_l2"] > 0
 
 
+@pytest.mark.slow  # a JAX process stopped by its budget: 10 s
 @needs_netket
 def test_budget_stops_the_evolution_with_a_clear_error():
     p = problems.get("harmonic_1d")
