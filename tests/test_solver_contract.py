@@ -14,12 +14,11 @@ from harness import profiles
 
 def _pair(solver_name, problem_name):
     """A solver that trains in a worker process of its own (an optional extra: DeepXDE, JAX)
-    pays seconds of start-up and compilation per pair: the fast suite runs the PINN's contract
-    on the first registered problem, CI's slow job every other pair of these solvers (t-VMC's
-    JAX compilation takes 25 s even there; tests/test_tvmc.py runs it end to end in the fast
-    suite)."""
+    pays seconds of start-up and compilation per pair (t-VMC's JAX compilation 25 s): its
+    contract pairs are in the slow set, which CI runs; its own test module runs it end to end
+    in the fast suite (tests/test_pinn.py, tests/test_tvmc.py)."""
     heavy = getattr(solvers.solver_class(solver_name), "extra", None)
-    if heavy and (problem_name != problems.names()[0] or heavy == "tvmc"):
+    if heavy:
         return pytest.param(solver_name, problem_name, marks=pytest.mark.slow)
     return (solver_name, problem_name)
 
