@@ -18,12 +18,15 @@ from core.io import atomic_write, atomic_write_text
 from . import records
 
 __all__ = ["runs_table", "summary_table", "format_summary", "summary_markdown", "write_report",
-           "accuracy_for_cost", "accuracy_markdown", "THRESHOLDS", "BUDGETS_S"]
+           "accuracy_for_cost", "accuracy_markdown", "THRESHOLDS", "BUDGETS_S", "UNDER_FLOOR"]
 
 #: Accuracies whose first reaching is timed (with the metric's own floor as a last one) ...
 THRESHOLDS = {"var_rel_l2": (0.1, 0.05, 0.02, 0.01)}
 #: ... and the training-second budgets at which errors are tabulated (plus the end).
 BUDGETS_S = (1.0, 10.0, 60.0, 300.0)
+#: The seconds to an accuracy finer than the anytime evaluation's statistical floor: its curve
+#: cannot resolve it (the final evaluation, with more samples, may).
+UNDER_FLOOR = "under the floor"
 
 KEYS = ["problem", "d", "solver"]
 
@@ -197,6 +200,9 @@ def _anytime_rows(directory: Path) -> pd.DataFrame:
                 row[f"at_{b:g}s"] = _error_at(points, metric, b)
             for th in thresholds:
                 row[f"to_{th:g}"] = _time_to(points, metric, th)
+                # an accuracy finer than the anytime evaluation's own floor cannot be told
+                # from its noise: a point under it is luck, and none under it is no failure
+                row[f"under_{th:g}"] = floor is not None and th < floor
             row["to_floor"] = _time_to(points, metric, floor) if floor is not None else None
             rows.append(row)
     return pd.DataFrame(rows)
@@ -211,18 +217,30 @@ def accuracy_for_cost(directory: Path) -> pd.DataFrame:
     out = []
     value_cols = [c for c in rows.columns if c.startswith(("at_", "to_")) or c in ("final",
                                                                                  "floor")]
+    rows = rows.copy()
+    for col in value_cols:
+        under = f"under_{col[3:]}"
+        if col.startswith("to_") and under in rows.columns:
+            # a threshold under a record's floor is left out of that record's seconds
+            rows[col] = rows[col].astype(object)
+            rows.loc[rows[under].astype(bool), col] = UNDER_FLOOR
     for key, grp in rows.groupby(["problem", "d", "solver", "metric"], dropna=False, sort=True):
         row = dict(zip(["problem", "d", "solver", "metric"], key), seeds=len(grp),
                    kind=grp["kind"].iloc[0])
         for col in value_cols:
-            vals = grp[col].dropna().astype(float)
-            missing = len(grp) - len(vals)
+            under = grp[col].eq(UNDER_FLOOR) if col.startswith("to_") else None
+            if under is not None and under.all():
+                row[col] = UNDER_FLOOR
+                continue
+            resolved = grp[col][~under] if under is not None else grp[col]
+            vals = resolved.dropna().astype(float)
+            missing = len(resolved) - len(vals)
             if col == "to_floor" and grp["floor"].isna().all():
                 row[col] = ""  # no floor: not a sample-based solver
             elif col.startswith("to_") and missing:
                 row[col] = ("not reached" if not len(vals) else
                             f"{_pm(vals.mean(), vals.std(ddof=1) if len(vals) > 1 else 0.0)} "
-                            f"({missing} of {len(grp)} not reached)")
+                            f"({missing} of {len(resolved)} not reached)")
             elif len(vals):
                 row[col] = _pm(vals.mean(), vals.std(ddof=1) if len(vals) > 1 else 0.0)
             else:

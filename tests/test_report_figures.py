@@ -221,3 +221,31 @@ def test_report_writes_csv_markdown_and_parquet(mixed, capsys):
     assert pd.read_parquet(mixed / "report.parquet").shape[0] == summary.shape[0]
     assert pd.read_parquet(mixed / "report_runs.parquet").shape[0] == len(
         list(records.iter_records(mixed)))
+
+
+def test_accuracy_finer_than_the_anytime_floor_is_not_timed(tmp_path):
+    """The seconds to an accuracy are read from the anytime curve only where the curve can
+    resolve it: under the record's anytime floor the table says so, for a point that fell
+    under it by luck as for a curve that never did; solvers without a floor are timed."""
+    from harness import report
+
+    def record(run_id, solver, values, floor):
+        rec = {"schema": records.SCHEMA, "run_id": run_id, "status": "ok", "seed": 0,
+               "problem": {"name": "p", "params": {"d": 1}},
+               "solver": {"name": solver, "params": {}},
+               "metrics": {"var_rel_l2": values[-1]}, "timing": {"train_s": 4.0},
+               "anytime": [{"train_s": float(k + 1), "iteration": k,
+                            "metrics": {"var_rel_l2": v}} for k, v in enumerate(values)],
+               "anytime_info": {"kind": "checkpoints",
+                                "floors": {} if floor is None else
+                                {"var_rel_l2_floor": floor}}}
+        records.write(rec, tmp_path)
+
+    record("a", "sampler", [0.3, 0.04, 0.008, 0.015], floor=0.016)
+    record("b", "quadrature", [0.3, 0.04, 0.008, 0.009], floor=None)
+    table = report.accuracy_for_cost(tmp_path).set_index("solver")
+    assert table.loc["sampler", "to_0.05"] == "2"
+    assert table.loc["sampler", "to_0.02"] == "3"
+    assert table.loc["sampler", "to_0.01"] == report.UNDER_FLOOR
+    assert table.loc["quadrature", "to_0.01"] == "3"
+    assert report.UNDER_FLOOR in report.accuracy_markdown(table.reset_index())
