@@ -151,7 +151,8 @@ def write_report(runs: pd.DataFrame, csv_path: Path, title: str | None = None,
         text += ("\n## Accuracy for cost\n\nThe error of the last anytime point within each "
                  "budget of training seconds, and the training seconds of the first point at or "
                  "below each accuracy (`floor`: the metric's statistical floor for the anytime "
-                 "evaluation's samples); mean ± std over seeds.  Grid solvers' points are "
+                 "evaluation's samples; \"under the floor\": an accuracy finer than that "
+                 "floor, which the anytime points cannot resolve); mean ± std over seeds.  Grid solvers' points are "
                  "solves at coarser resolutions, their seconds each solve's own.\n\n"
                  + accuracy_markdown(accuracy) + "\n")
     atomic_write_text(md, text)
