@@ -46,13 +46,18 @@ def _label(params: dict, defaults: dict) -> str:
 def ablation_table(directory: Path, solver: str = "pinn") -> pd.DataFrame:
     """One row per (option set, problem): metrics, train seconds, iterations, status."""
     defaults = _defaults(solver)
+    recs = [rec for _, rec in records.iter_records(Path(directory))
+            if rec["solver"]["name"] == solver]
+    # problems of one name run with other parameters (bosons' mean-field and fixed coupling)
+    # are columns of their own, labelled by the parameters in which they differ
+    varying = records.differing_keys([rec["problem"] for rec in recs])
     rows = []
-    for _, rec in records.iter_records(Path(directory)):
-        if rec["solver"]["name"] != solver:
-            continue
+    for rec in recs:
         params = rec["solver"].get("params", {})
-        row = {"option": _label(params, defaults), "problem": rec["problem"]["name"],
-               "status": rec["status"]}
+        name = rec["problem"]["name"]
+        shown = ", ".join(f"{k}={rec['problem']['params'].get(k)}" for k in varying[name])
+        row = {"option": _label(params, defaults),
+               "problem": f"{name} ({shown})" if shown else name, "status": rec["status"]}
         metrics = rec.get("metrics") or {}
         for m in METRICS:
             row[m] = metrics.get(m)

@@ -505,6 +505,25 @@ def test_ablation_table_labels_runs_by_what_differs_from_the_defaults(tmp_path):
     assert "60 s" in text
 
 
+def test_ablation_table_splits_a_problem_run_with_other_parameters(tmp_path):
+    import json
+
+    from harness.ablation import ablation_markdown, ablation_table
+    from harness.records import SCHEMA
+
+    defaults = Pinn().params.params()
+    for i, (scaling, var) in enumerate([("mean_field", 0.04), ("fixed", 0.09)]):
+        rec = {"schema": SCHEMA, "run_id": f"r{i}", "status": "ok",
+               "problem": {"name": "bosons", "params": {"d": 2, "scaling": scaling}},
+               "solver": {"name": "pinn", "params": defaults},
+               "metrics": {"var_rel_l2": var}, "timing": {"train_s": 240.0, "iterations": 9}}
+        (tmp_path / f"r{i}.json").write_text(json.dumps(rec))
+    header, _, row = ablation_markdown(ablation_table(tmp_path)).splitlines()[:3]
+    assert header.startswith("| option | bosons (scaling=fixed) var_rel_l2 |")
+    assert "bosons (scaling=mean_field) var_rel_l2" in header
+    assert row.startswith("| (defaults) | 0.09 |")
+
+
 # --- slow: accuracy ------------------------------------------------------------------------
 @pytest.mark.slow
 @needs_deepxde
