@@ -505,6 +505,18 @@ def test_ablation_table_labels_runs_by_what_differs_from_the_defaults(tmp_path):
     assert "60 s" in text
 
 
+def test_adaptive_sampling_auto_is_rad_where_the_points_are_sparse():
+    """'auto': RAD below adaptive_below points per space-time axis (1000 points: 32 per axis at
+    d = 1, none; 10 at d = 2, rad), never beside uniform resampling; explicit choices stay."""
+    params = Pinn().params
+    assert params.adaptive_sampling == "auto"
+    assert [params.adaptive(d) for d in (1, 2, 3)] == ["none", "rad", "rad"]
+    assert Pinn({"num_domain": 9000}).params.adaptive(2) == "none"  # 21 per axis
+    assert Pinn({"resample_every": 10, "distribution": "pseudo"}).params.adaptive(2) == "none"
+    assert Pinn({"adaptive_sampling": "rar-d"}).params.adaptive(1) == "rar-d"
+    assert Pinn({"adaptive_sampling": "none"}).params.adaptive(3) == "none"
+
+
 def test_ablation_table_splits_a_problem_run_with_other_parameters(tmp_path):
     import json
 

@@ -74,9 +74,14 @@ class PinnParams(Parametrized):
     balance_alpha: float = param(0.9, "memory of the balanced weights' moving average",
                                  lo=0.0, hi=1.0, hi_open=True)
     adaptive_sampling: str = param(
-        "none", "residual-based adaptive collocation: 'rad' replaces the PDE points, 'rar-d' "
-                "adds adaptive_points, every adaptive_every Adam steps",
-        choices=("none", "rad", "rar-d"))
+        "auto", "residual-based adaptive collocation: 'rad' replaces the PDE points, 'rar-d' "
+                "adds adaptive_points, every adaptive_every Adam steps; 'auto': 'rad' where the "
+                "PDE points are sparse (see adaptive_below), else 'none' (or with "
+                "resample_every)", choices=("auto", "none", "rad", "rar-d"))
+    adaptive_below: float = param(
+        20.0, "adaptive_sampling='auto' uses 'rad' below this many PDE points per space-time "
+              "axis, num_domain^(1/(d+1)): 1000 fixed points overfit at d = 2 (10 per axis), "
+              "not at d = 1 (32 per axis), measured", lo=0.0)
     adaptive_every: int = param(500, "Adam steps between two adaptive resamplings", lo=1)
     adaptive_k: float = param(1.0, "exponent k of p ~ |R|^(2k) / mean + c", lo=0.0)
     adaptive_c: float = param(1.0, "uniform part c of p ~ |R|^(2k) / mean + c", lo=0.0)
@@ -118,6 +123,14 @@ class PinnParams(Parametrized):
     min_points_per_axis: float = param(
         2.0, "decline when num_domain^(1/(d+1)) is below this", lo=1.0)
 
+    def adaptive(self, d: int) -> str:
+        """The adaptive collocation a run at dimension ``d`` uses (``auto`` resolved)."""
+        if self.adaptive_sampling != "auto":
+            return self.adaptive_sampling
+        if self.resample_every > 0:
+            return "none"
+        return "rad" if self.num_domain ** (1.0 / (d + 1)) < self.adaptive_below else "none"
+
     def validate(self) -> None:
         if self.resample_every > 0 and self.distribution != "pseudo":
             raise ParameterError(
@@ -144,7 +157,7 @@ class PinnParams(Parametrized):
                 "lbfgs_iterations=0 runs none; set lbfgs_iterations > 0")
         if self.lbfgs_dtype == "float64" and self.lbfgs_iterations == 0:
             raise ParameterError("solver pinn: lbfgs_dtype='float64' needs lbfgs_iterations > 0")
-        if self.adaptive_sampling != "none" and self.resample_every > 0:
+        if self.adaptive_sampling not in ("none", "auto") and self.resample_every > 0:
             raise ParameterError(
                 "solver pinn: adaptive_sampling and resample_every both replace the PDE "
-                "points; use one of them")
+                "points; use one of them (adaptive_sampling='none' for uniform resampling)")

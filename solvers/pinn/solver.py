@@ -141,7 +141,11 @@ class Pinn(Solver):
                              **scales)
         self.energy_shift = self._initial_energy() if p.energy_shift else 0.0
         self.token = uuid.uuid4().hex
-        self._spec = {"token": self.token, "params": p.params(), "problem": problem,
+        # the worker trains with 'auto' resolved for this problem's dimension
+        self.adaptive = p.adaptive(problem.d)
+        self._spec = {"token": self.token,
+                      "params": dict(p.params(), adaptive_sampling=self.adaptive),
+                      "problem": problem,
                       "ansatz": self.ansatz, "seed": self.seed, "device": device,
                       "threads": p.threads or torch.get_num_threads(), "energy_shift": self.energy_shift}
         self.worker_info = self._prepare(training_process())
@@ -286,6 +290,7 @@ class Pinn(Solver):
             "rebuild_max_abs_diff": self.rebuild_diff,
             "loss_weights": dict(zip(res["loss_terms"], res["loss_weights"])),
             "causal_min_weight": res["causal_min_weight"],
+            "adaptive_sampling": self.adaptive,
             "adaptive_resamplings": res["adapted"],
             "final_train_points": res["final_train_points"],
             "adam_stopped_for_lbfgs": res["adam_stopped_for_lbfgs"],
