@@ -156,6 +156,52 @@ def test_residual_vanishes_on_exact_free_packets(d, k):
     assert relative_residual(problem, conjugate(psi)) > 0.3
 
 
+def driven_free_packet(problem):
+    """The exact packet of ``harmonic_driven`` with omega = 0 (V = -F(t) sum x, F = F0 sin(W t)):
+    per coordinate psi = phi(x - X, t) exp(i (m X' x - int_0^t m X'^2 / 2) / hbar), phi the free
+    packet, X the classical path from rest, m X'' = F: X' = F0 (1 - cos W t) / (m W),
+    X = F0 (t - sin(W t) / W) / (m W)."""
+    assert problem.omega == 0 and problem.center == 0
+    hb, m, d = problem.hbar, problem.mass, problem.d
+    f0, w = problem.force, problem.drive_omega
+    free = free_packet(problem)
+
+    def psi(xt):
+        x, t = xt[:, :d], xt[:, d:]
+        vel = f0 * (1 - torch.cos(w * t)) / (m * w)
+        pos = f0 * (t - torch.sin(w * t) / w) / (m * w)
+        # int_0^t (1 - cos w s)^2 ds = 3t/2 - 2 sin(w t) / w + sin(2 w t) / (4 w)
+        action = 0.5 * m * (f0 / (m * w)) ** 2 * (1.5 * t - 2 * torch.sin(w * t) / w
+                                                  + torch.sin(2 * w * t) / (4 * w))
+        y = free(torch.cat([x - pos, t], dim=1))
+        z = torch.complex(y[:, :1], y[:, 1:]) * torch.exp(
+            1j * ((m * vel * x).sum(1, keepdim=True) - d * action) / hb)
+        return torch.cat([z.real, z.imag], dim=1)
+
+    return psi
+
+
+@pytest.mark.parametrize("d", [1, 2])
+def test_residual_vanishes_on_an_exact_driven_packet(d):
+    """The PINN's residual takes V at each point's own time: it vanishes on the exact packet of
+    a driven problem, and not when the force's sign is flipped or V is frozen at t = 0."""
+    problem = problems.get("harmonic_driven", d=d, omega=0.0, center=0.0, hbar=0.3, mass=1.5,
+                           sigma2=0.2, phase=1.0, force=2.0, drive_omega=3.0)
+    psi = driven_free_packet(problem)
+    assert relative_residual(problem, psi) < 1e-10
+    flipped = problems.get("harmonic_driven", **dict(problem.spec()["params"], force=-2.0))
+    assert relative_residual(flipped, psi) > 0.1
+
+    class Frozen:  # the same problem with V(x, 0) at every time
+        def __getattr__(self, name):
+            return getattr(problem, name)
+
+        def potential(self, x, t=0.0):
+            return problem.potential(x, 0.0 * t)
+
+    assert relative_residual(Frozen(), psi) > 0.1
+
+
 @pytest.mark.parametrize("d", [1, 3])
 def test_residual_vanishes_on_the_ground_state_and_not_on_a_wrong_phase(d):
     problem = problems.get("harmonic_nd", d=d, hbar=0.5, omega=2.0, mass=1.0, center=0.0)
