@@ -152,8 +152,9 @@ def write_report(runs: pd.DataFrame, csv_path: Path, title: str | None = None,
                  "budget of training seconds, and the training seconds of the first point at or "
                  "below each accuracy (`floor`: the metric's statistical floor for the anytime "
                  "evaluation's samples; \"under the floor\": an accuracy finer than that "
-                 "floor, which the anytime points cannot resolve); mean ± std over seeds.  Grid solvers' points are "
-                 "solves at coarser resolutions, their seconds each solve's own.\n\n"
+                 "floor, which the anytime points cannot resolve); mean ± std over seeds.  "
+                 "Grid solvers' points are solves at coarser resolutions, their seconds each "
+                 "solve's own.\n\n"
                  + accuracy_markdown(accuracy) + "\n")
     atomic_write_text(md, text)
     if _parquet_ok():
