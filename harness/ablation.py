@@ -50,12 +50,11 @@ def ablation_table(directory: Path, solver: str = "pinn") -> pd.DataFrame:
             if rec["solver"]["name"] == solver]
     # problems of one name run with other parameters (bosons' mean-field and fixed coupling)
     # are columns of their own, labelled by the parameters in which they differ
-    varying = records.differing_keys([rec["problem"] for rec in recs])
+    shown_all = records.differing_labels([rec["problem"] for rec in recs])
     rows = []
-    for rec in recs:
+    for rec, shown in zip(recs, shown_all):
         params = rec["solver"].get("params", {})
         name = rec["problem"]["name"]
-        shown = ", ".join(f"{k}={rec['problem']['params'].get(k)}" for k in varying[name])
         row = {"option": _label(params, defaults),
                "problem": f"{name} ({shown})" if shown else name, "status": rec["status"]}
         metrics = rec.get("metrics") or {}

@@ -140,14 +140,6 @@ def _scaling(root: Path, args: list[str]) -> str:
     return "\n".join(rows)
 
 
-def _differing(specs: list[dict]) -> list[str]:
-    """For each ``{"name", "params"}`` spec: "k=v, ..." of the parameters in which it differs
-    from other specs of the same name ("" where all of that name agree)."""
-    keys = records.differing_keys(specs)
-    return [", ".join(f"{k}={spec['params'].get(k)}" for k in keys[spec["name"]])
-            for spec in specs]
-
-
 def _runs(root: Path, args: list[str]) -> str:
     recs = sorted((rec for arg in args for _, rec in records.iter_records(root / arg)
                    if rec["status"] == "ok"),
@@ -160,7 +152,7 @@ def _runs(root: Path, args: list[str]) -> str:
     keys = sorted(set.intersection(*(set(r["solver"]["params"]) for r in recs)))
     varying = [k for k in keys if len({json.dumps(r["solver"]["params"].get(k))
                                        for r in recs}) > 1]
-    shown = _differing([r["problem"] for r in recs])
+    shown = records.differing_labels([r["problem"] for r in recs])
     metrics = [m for m in RUN_METRICS if any(m in r["metrics"] for r in recs)]
     frame = pd.DataFrame([
         dict({"problem": r["problem"]["name"] + (f" ({shown[i]})" if shown[i] else ""),
@@ -189,7 +181,7 @@ def _references(root: Path, args: list[str]) -> str:
     entries = [cache.read_entry(path)[1] for path in sorted((root / args[0]).glob("*.npz"))]
     if not entries:
         return f"(no stored references in `{args[0]}`)"
-    shown = _differing([{"name": m["description"]["problem"]["name"],
+    shown = records.differing_labels([{"name": m["description"]["problem"]["name"],
                          "params": {k: v for k, v in m["description"]["problem"]["params"].items()
                                     if k != "d"}} for m in entries])
     rows = []

@@ -93,6 +93,14 @@ def differing_keys(specs: list[dict[str, Any]]) -> dict[str, list[str]]:
             for name, ps in by_name.items()}
 
 
+def differing_labels(specs: list[dict[str, Any]]) -> list[str]:
+    """For each ``{"name", "params"}`` spec: "k=v, ..." of the parameters in which it differs
+    from other specs of the same name ("" where all of that name agree)."""
+    keys = differing_keys(specs)
+    return [", ".join(f"{k}={spec['params'].get(k)}" for k in keys[spec["name"]])
+            for spec in specs]
+
+
 def load(path: Path) -> dict[str, Any]:
     with open(path) as fh:
         return json.load(fh)

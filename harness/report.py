@@ -201,10 +201,10 @@ def _anytime_rows(directory: Path) -> pd.DataFrame:
             for b in BUDGETS_S:
                 row[f"at_{b:g}s"] = _error_at(points, metric, b)
             for th in thresholds:
-                row[f"to_{th:g}"] = _time_to(points, metric, th)
                 # an accuracy finer than the anytime evaluation's own floor cannot be told
                 # from its noise: a point under it is luck, and none under it is no failure
-                row[f"under_{th:g}"] = floor is not None and th < floor
+                row[f"to_{th:g}"] = (UNDER_FLOOR if floor is not None and th < floor
+                                     else _time_to(points, metric, th))
             row["to_floor"] = _time_to(points, metric, floor) if floor is not None else None
             rows.append(row)
     return pd.DataFrame(rows)
@@ -219,13 +219,6 @@ def accuracy_for_cost(directory: Path) -> pd.DataFrame:
     out = []
     value_cols = [c for c in rows.columns if c.startswith(("at_", "to_")) or c in ("final",
                                                                                  "floor")]
-    rows = rows.copy()
-    for col in value_cols:
-        under = f"under_{col[3:]}"
-        if col.startswith("to_") and under in rows.columns:
-            # a threshold under a record's floor is left out of that record's seconds
-            rows[col] = rows[col].astype(object)
-            rows.loc[rows[under].astype(bool), col] = UNDER_FLOOR
     for key, grp in rows.groupby(["problem", "d", "solver", "metric"], dropna=False, sort=True):
         row = dict(zip(["problem", "d", "solver", "metric"], key), seeds=len(grp),
                    kind=grp["kind"].iloc[0])
@@ -234,6 +227,7 @@ def accuracy_for_cost(directory: Path) -> pd.DataFrame:
             if under is not None and under.all():
                 row[col] = UNDER_FLOOR
                 continue
+            # a threshold under a record's floor is left out of that record's seconds
             resolved = grp[col][~under] if under is not None else grp[col]
             vals = resolved.dropna().astype(float)
             missing = len(resolved) - len(vals)
