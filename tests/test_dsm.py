@@ -8,7 +8,6 @@ import pytest
 import torch
 
 import problems
-from core import ParameterError
 from solvers.base import FreeClock
 import solvers
 from solvers.dsm import DSM
@@ -498,10 +497,3 @@ def test_path_normalised_initial_condition_is_exact_for_a_spreading_packet():
     exact = -(p.hbar / (2 * p.mass)) * (x - p.moments(t)[0][:, None]) / p.moments(t)[1][:, None]
     assert torch.allclose(u, exact, rtol=2e-3, atol=1e-6)
     assert torch.allclose(u[0], p.u0(x[0]), rtol=1e-12)
-
-
-def test_path_normalisation_needs_two_paths():
-    with pytest.raises(ParameterError, match="batch >= 2"):
-        _solver({"batch": 1}, problem="singular_1d")
-    s, _ = _solver({"batch": 1}, problem="harmonic_1d")  # auto resolves to box there
-    assert s.resolved["x_norm"] == "box"

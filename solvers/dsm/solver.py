@@ -186,10 +186,6 @@ class DSM(Solver):
         x_norm = p.x_norm
         if x_norm == "auto":
             x_norm = "paths" if t_fast else "box"
-        if x_norm == "paths" and p.batch < 2:
-            raise ParameterError(f"solver dsm: x_norm=paths (resolved from {p.x_norm}) needs the "
-                                 f"paths' spread, so batch >= 2; got batch={p.batch} (or set "
-                                 "x_norm=box)")
         self.net = TwinMLP(
             problem.d, p.width, p.depth, p.activation,
             x_shift=float(centre.mean()), x_scale=float(half.mean()) / 3.0,
