@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import problems
+from core import ParameterError
 from solvers.base import FreeClock
 import solvers
 from solvers.dsm import DSM
@@ -316,11 +317,13 @@ def test_chunked_gradients_equal_the_whole_batch():
         assert torch.allclose(pa, pb, atol=1e-10)
 
 
-def test_checkpoint_and_resume(tmp_path):
+@pytest.mark.parametrize("x_norm", ["box", "paths"])
+def test_checkpoint_and_resume(tmp_path, x_norm):
     """An interrupted run resumed from its checkpoint continues exactly as an uninterrupted one
-    (networks, optimiser and random state are all restored).  A constant schedule keeps the
-    learning rate independent of the iteration budget."""
-    const = {"schedule": "constant", "checkpoint_every": 4}
+    (networks, optimiser and random state are all restored, and the running path statistics
+    with ``x_norm=paths``).  A constant schedule keeps the learning rate independent of the
+    iteration budget."""
+    const = {"schedule": "constant", "checkpoint_every": 4, "x_norm": x_norm}
     a, _ = _solver(dict(const, iterations=12), workdir=tmp_path / "a")
     a.run(FreeClock())
     b, _ = _solver(dict(const, iterations=8), workdir=tmp_path / "b")
@@ -420,3 +423,85 @@ def test_time_grid_resolves_the_problems_own_time_scale():
     capped = DSM({"iterations": 1, "max_steps": 120})
     capped.setup(singular, times=np.linspace(0, 1, 11), seed=0)
     assert capped.resolved["steps"] <= 120
+
+
+# --- inputs normalised by the paths' own statistics -------------------------------------------
+def _path_net(d, seed=0, degree=3, initial=None):
+    torch.manual_seed(seed)
+    net = TwinMLP(d, 16, 2, dtype=F64, path_norm=degree, initial=initial)
+    with torch.no_grad():
+        for w in net.weights:
+            w.mul_(1.5)
+        # mu and log s that move with t, so the derivatives see the normalisation's own t
+        net.coef_mu.copy_(torch.randn(degree + 1, d, dtype=F64) * 0.3)
+        net.coef_log_s.copy_(torch.randn(degree + 1, d, dtype=F64) * 0.3)
+    return net
+
+
+@pytest.mark.parametrize("initial", [None, "built_in"])
+def test_path_normalised_derivatives_match_finite_differences(initial):
+    d = 2
+    init = (lambda xu, xv: (-3.0 * xu, 0.5 + 0.0 * xv)) if initial else None
+    net = _path_net(d, initial=init)
+    gen = torch.Generator().manual_seed(8)
+    x = torch.randn(5, d, generator=gen, dtype=F64)
+    t = torch.rand(5, generator=gen, dtype=F64)
+    from solvers.dsm.equations import _exact_func
+    got = _exact_func(lambda a, b, s: net(a, b, s), x, t, nelson=False)
+    h = 1e-5
+    eye = torch.eye(d, dtype=F64)
+    with torch.no_grad():
+        u_of = lambda xx, tt: net(xx, xx, tt)[0]  # noqa: E731
+        ju = torch.stack([(u_of(x + h * e, t) - u_of(x - h * e, t)) / (2 * h) for e in eye], -1)
+        dtu = (u_of(x, t + h) - u_of(x, t - h)) / (2 * h)
+    assert torch.allclose(got["ju"].detach(), ju, atol=1e-7)
+    assert torch.allclose(got["dtu"].detach(), dtu, atol=1e-7)
+    assert float(dtu.abs().max()) > 1e-2  # the time dependence is not trivial
+
+
+def test_path_statistics_are_fitted_and_averaged():
+    """Paths whose mean and log spread are polynomials of the time feature are fitted exactly;
+    a second update moves the statistics by (1 - momentum) of the way."""
+    net = TwinMLP(2, 8, 1, dtype=F64, path_norm=4)
+    times = torch.linspace(0, 1, 41, dtype=F64)
+    gen = torch.Generator().manual_seed(9)
+    z = torch.randn(200000, 2, generator=gen, dtype=F64)
+    z = (z - z.mean(0)) / z.std(0)  # exactly standardised, so the fit sees mu and s only
+    mu = torch.stack([0.3 * times, -times**2], -1)
+    s = torch.exp(torch.stack([times - 2.0, 0.5 * times**3], -1))
+    xs = mu[:, None] + s[:, None] * z[None]
+    net.update_norm(times, xs)
+    basis = net._basis(times)
+    assert torch.allclose(basis @ net.coef_mu, mu, atol=1e-10)
+    assert torch.allclose(torch.exp(basis @ net.coef_log_s), s, rtol=1e-10)
+    net.update_norm(times, xs + 1.0, momentum=0.75)
+    assert torch.allclose(basis @ net.coef_mu, mu + 0.25, atol=1e-10)
+
+
+def test_path_normalised_initial_condition_is_exact_for_a_spreading_packet():
+    """With the exact mean and spread of a free packet, the built-in u0 carried along the
+    paths' affine motion is the exact u at every t (the network's own part set to zero), and
+    u0 itself at t = 0."""
+    p = problems.get("singular_1d")
+    net = TwinMLP(1, 8, 1, dtype=F64, path_norm=12, t_fast=float(p.time_scale(np.zeros(1))[0]),
+                  t_scale=p.t_final, initial=lambda xu, xv: (p.u0(xu), p.v0(xv)))
+    with torch.no_grad():
+        net.weights[-1].zero_()
+    times = torch.linspace(0, 1, 401, dtype=F64) ** 2
+    mean, var, _, _ = p.moments(times)
+    z = torch.randn(50000, 1, generator=torch.Generator().manual_seed(10), dtype=F64)
+    z = (z - z.mean()) / z.std()
+    net.update_norm(times, mean[:, None, None] + var.sqrt()[:, None, None] * z[None])
+    t = torch.tensor([0.0, 0.01, 0.1, 0.5, 1.0], dtype=F64)
+    x = torch.linspace(-1, 1, 5, dtype=F64)[:, None] * p.moments(t)[1].sqrt()[:, None]
+    u, _ = net(x, x, t)
+    exact = -(p.hbar / (2 * p.mass)) * (x - p.moments(t)[0][:, None]) / p.moments(t)[1][:, None]
+    assert torch.allclose(u, exact, rtol=2e-3, atol=1e-6)
+    assert torch.allclose(u[0], p.u0(x[0]), rtol=1e-12)
+
+
+def test_path_normalisation_needs_two_paths():
+    with pytest.raises(ParameterError, match="batch >= 2"):
+        _solver({"batch": 1}, problem="singular_1d")
+    s, _ = _solver({"batch": 1}, problem="harmonic_1d")  # auto resolves to box there
+    assert s.resolved["x_norm"] == "box"

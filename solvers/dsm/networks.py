@@ -53,16 +53,23 @@ class TwinMLP(nn.Module):
         The networks' raw outputs are multiplied by this (a typical velocity).
     initial : callable or None
         ``initial(xu, xv) -> (u0, v0)``: when given, the initial condition is built in,
-        u = u0(x) + s(t) * NN_u(x, t) and likewise v, so it holds exactly at t = 0.
+        u = u0(x) + s(t) * NN_u(x, t) and likewise v, so it holds exactly at t = 0 (with
+        ``path_norm``, u0 is carried along the paths' affine motion, see :meth:`forward`).
     generator : torch.Generator or None
         Draws the initial weights (the run's own stream, not torch's global one).
+    path_norm : int
+        0: the fixed input scaling above.  k > 0: inputs are (x - mu(t)) / s(t), with mu and
+        log s smooth (Chebyshev polynomials of degree k in the time feature) fitted to the
+        training trajectories' own mean and spread at every time (:meth:`update_norm`), so a
+        packet that widens 50-fold is seen at unit width throughout, and the steep u of its
+        narrow start is a slope of order one for the network.
     """
 
     def __init__(self, d: int, width: int, depth: int, activation: str = "tanh",
                  x_shift: float = 0.0, x_scale: float = 1.0, t_scale: float = 1.0,
                  out_scale: float = 1.0, initial=None, dtype=torch.float32,
                  t_fast: float | None = None, u_cap: float | None = None,
-                 generator: torch.Generator | None = None):
+                 generator: torch.Generator | None = None, path_norm: int = 0):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}")
@@ -84,6 +91,19 @@ class TwinMLP(nn.Module):
             w.uniform_(-bound, bound, generator=generator)
             self.weights.append(nn.Parameter(w))
             self.biases.append(nn.Parameter(torch.zeros(2, 1, fan_out, dtype=dtype)))
+        self.path_norm = int(path_norm)
+        if self.path_norm:
+            # the fitted coefficients of mu and log s (buffers: saved with the weights)
+            k = self.path_norm + 1
+            coef_mu = torch.zeros(k, d, dtype=dtype)
+            coef_mu[0] = self.x_shift
+            coef_log_s = torch.zeros(k, d, dtype=dtype)
+            coef_log_s[0] = math.log(self.x_scale)
+            self.register_buffer("coef_mu", coef_mu)
+            self.register_buffer("coef_log_s", coef_log_s)
+        #: the running path statistics (N+1, 2, d): mean and spread per time (the solver's
+        #: checkpoints keep them)
+        self.stats: torch.Tensor | None = None
 
     def forward(self, xu: torch.Tensor, xv: torch.Tensor, t: torch.Tensor):
         """u(xu, t), v(xv, t) for points of shape (n, d) and times (n,); returns two (n, d).
@@ -94,15 +114,28 @@ class TwinMLP(nn.Module):
         if single:
             xu, xv, t = xu[None], xv[None], t[None]
         t_in = self.time_feature(t)[:, None]
-        z = torch.stack([torch.cat([(xu - self.x_shift) / self.x_scale, t_in], -1),
-                         torch.cat([(xv - self.x_shift) / self.x_scale, t_in], -1)])
+        if self.path_norm:
+            basis = self._basis(t_in[:, 0])
+            shift, scale = basis @ self.coef_mu, torch.exp(basis @ self.coef_log_s)
+        else:
+            shift, scale = self.x_shift, self.x_scale
+        z = torch.stack([torch.cat([(xu - shift) / scale, t_in], -1),
+                         torch.cat([(xv - shift) / scale, t_in], -1)])
         n_layers = len(self.weights)
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             z = torch.baddbmm(b, z, w)
             if i < n_layers - 1:
                 z = self.act(z)
         u, v = z[0] * self.out_scale, z[1] * self.out_scale
-        if self.initial is not None:
+        if self.initial is not None and self.path_norm:
+            # the initial u carried along the paths' affine motion: a density that only moves
+            # and widens, rho_t(x) = rho_0(a(x)) (s0/s)^d with a(x) = mu0 + (x - mu) s0 / s,
+            # has grad log rho_t = (s0/s) grad log rho_0(a(x)); the network learns the rest
+            basis0 = self._basis(torch.zeros_like(t_in[:1, 0]))
+            ratio = torch.exp(basis0 @ self.coef_log_s) / scale
+            u0, v0 = self.initial(basis0 @ self.coef_mu + (xu - shift) * ratio, xv)
+            u, v = ratio * u0 + t_in * u, v0 + t_in * v
+        elif self.initial is not None:
             u0, v0 = self.initial(xu, xv)
             u, v = u0 + t_in * u, v0 + t_in * v
         if self.u_cap is not None:
@@ -116,6 +149,36 @@ class TwinMLP(nn.Module):
         if self.t_fast is None:
             return t / self.t_scale
         return torch.log1p(t / self.t_fast) / self._log_norm
+
+    def _basis(self, s: torch.Tensor) -> torch.Tensor:
+        """Chebyshev polynomials T_0 .. T_k of 2 s - 1 (n, k + 1) by their recurrence."""
+        y = 2.0 * s - 1.0
+        polys = [torch.ones_like(y), y]
+        for _ in range(self.path_norm - 1):
+            polys.append(2.0 * y * polys[-1] - polys[-2])
+        return torch.stack(polys[:self.path_norm + 1], -1)
+
+    @torch.no_grad()
+    def update_norm(self, times: torch.Tensor, xs: torch.Tensor, momentum: float = 0.9) -> None:
+        """Fold the trajectories ``xs`` (N+1, B, d) at ``times`` (N+1,) into the running mean
+        and spread per time (an exponential average over updates, ``momentum`` the old share;
+        the first update takes them as they are) and refit mu(t), log s(t) by least squares.
+
+        The spread is floored at 1e-6 of the fixed scale, so a collapsed set of paths cannot
+        divide by zero.  (A polynomial fit, not an interpolation table: the residuals
+        differentiate the inputs in t, and a table's kinks would become jumps in du/dt.)
+        """
+        x = xs.double()
+        now = torch.stack([x.mean(1), x.std(1).clamp_min(1e-6 * self.x_scale)], 1)
+        if self.stats is not None and self.stats.shape == now.shape:
+            self.stats = momentum * self.stats + (1.0 - momentum) * now
+        else:
+            self.stats = now
+        basis = self._basis(self.time_feature(times.double()))
+        target = torch.cat([self.stats[:, 0], self.stats[:, 1].log()], -1)
+        coef = torch.linalg.lstsq(basis.cpu(), target.cpu()).solution.to(self.coef_mu)
+        self.coef_mu.copy_(coef[:, :self.d])
+        self.coef_log_s.copy_(coef[:, self.d:])
 
     @torch.no_grad()
     def drift(self, x: torch.Tensor, t: torch.Tensor, nu: float) -> tuple[torch.Tensor, torch.Tensor]:
