@@ -495,7 +495,7 @@ def test_path_normalised_initial_condition_is_exact_for_a_spreading_packet():
     t = torch.tensor([0.0, 0.01, 0.1, 0.5, 1.0], dtype=F64)
     x = torch.linspace(-1, 1, 5, dtype=F64)[:, None] * p.moments(t)[1].sqrt()[:, None]
     u, _ = net(x, x, t)
-    exact = -(p.hbar / (2 * p.mass)) * (x - p.moments(t)[0][:, None]) / p.moments(t)[1][:, None]
+    exact = p.reference().u(x, t)
     assert torch.allclose(u, exact, rtol=2e-3, atol=1e-6)
     assert torch.allclose(u[0], p.u0(x[0]), rtol=1e-12)
 

@@ -429,17 +429,24 @@ class DSM(Solver):
         return {"samples": self.params.anytime_samples, "eval_steps": self.params.anytime_steps,
                 "integrator": "heun", "nu": self.params.eval_nu}
 
-    def _observe(self, S: int, seed: int, steps: int | None = None) -> Observables:
+    def _observe(self, S: int, seed: int, steps: int | None = None,
+                 field=None) -> Observables:
         """Observables from ``S`` fresh trajectories of the learned diffusion (stochastic Heun
-        on a grid containing the record times, with ``steps`` or ``eval_steps`` steps)."""
+        on a grid containing the record times, with ``steps`` or ``eval_steps`` steps).
+
+        ``field`` replaces the networks by another velocity field with their calls (``field(xu,
+        xv, t) -> (u, v)`` and ``field.drift(x, t, nu)``), integrated from the same initial
+        points with the same noise for the same ``seed``: a paired comparison, in which the
+        sampling noise cancels (tests/test_dsm_slow.py measures DSM's bias so)."""
         p = self.params
         grid, index = evaluation.eval_grid(self.times, self.train_times.cpu().numpy(),
                                            steps or p.eval_steps)
         grid = torch.tensor(grid, dtype=self.dtype, device=self.device)
-        obs = evaluation.observe(self.net, self.problem, self.times, grid, index, S=S, seed=seed,
-                                 nu=p.eval_nu, diffusion=self._diffusion(p.eval_nu),
-                                 chunk=p.eval_chunk, keep_coords=p.keep_coords)
-        obs.velocity = self.velocity
+        obs = evaluation.observe(self.net if field is None else field, self.problem,
+                                 self.times, grid, index, S=S, seed=seed, nu=p.eval_nu,
+                                 diffusion=self._diffusion(p.eval_nu), chunk=p.eval_chunk,
+                                 keep_coords=p.keep_coords)
+        obs.velocity = self.velocity if field is None else None
         obs.diagnostics.update({
             "final_loss": self.history["loss"][-1] if self.history["loss"] else None,
             "velocity_scale": self.net.out_scale, "divergence": self.divergence})
