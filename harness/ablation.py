@@ -2,7 +2,9 @@
 
 Every record names its solver's parameters; the row of a run is labelled by the parameters that
 differ from the solver's current defaults (``(defaults)`` when none do), leaving out those that
-set the budget or the machine (``IGNORED``: the same for every run of an ablation).  Columns:
+set the budget or the machine (``IGNORED``: the same for every run of an ablation) and those in
+which every run differs alike (a default changed after the ablation ran), which the note below
+the table states.  Columns:
 per problem, the errors, the norm drift, the training seconds and iterations.
 
     python -m harness.ablation results/pinn_ablation [--solver pinn] [--out TABLE.md]
@@ -35,12 +37,16 @@ def _defaults(solver: str) -> dict:
     return solvers.solver_class(solver).Params().params()
 
 
-def _label(params: dict, defaults: dict) -> str:
-    diff = [f"{k}={params[k]!r}" if isinstance(params[k], str) else f"{k}={params[k]:g}"
-            if isinstance(params[k], float) else f"{k}={params[k]}"
-            for k in sorted(params) if k not in IGNORED and k in defaults
-            and params[k] != defaults[k]]
-    return ", ".join(diff) if diff else "(defaults)"
+def _differences(params: dict, defaults: dict) -> dict:
+    """The parameters of a run that differ from today's defaults (``IGNORED`` left out)."""
+    return {k: params[k] for k in sorted(params)
+            if k not in IGNORED and k in defaults and params[k] != defaults[k]}
+
+
+def _label(diff: dict) -> str:
+    text = [f"{k}={v!r}" if isinstance(v, str) else f"{k}={v:g}" if isinstance(v, float)
+            else f"{k}={v}" for k, v in diff.items()]
+    return ", ".join(text) if text else "(defaults)"
 
 
 def ablation_table(directory: Path, solver: str = "pinn") -> pd.DataFrame:
@@ -51,11 +57,16 @@ def ablation_table(directory: Path, solver: str = "pinn") -> pd.DataFrame:
     # problems of one name run with other parameters (bosons' mean-field and fixed coupling)
     # are columns of their own, labelled by the parameters in which they differ
     shown_all = records.differing_labels([rec["problem"] for rec in recs])
+    diffs = [_differences(rec["solver"].get("params", {}), defaults) for rec in recs]
+    # a difference every run shares (a default changed after the ablation was run) labels no
+    # row: it is stated once, below the table
+    common = {k: v for k, v in (diffs[0].items() if diffs else ())
+              if all(k in d and d[k] == v for d in diffs[1:])}
     rows = []
-    for rec, shown in zip(recs, shown_all):
+    for rec, shown, diff in zip(recs, shown_all, diffs):
         params = rec["solver"].get("params", {})
         name = rec["problem"]["name"]
-        row = {"option": _label(params, defaults),
+        row = {"option": _label({k: v for k, v in diff.items() if k not in common}),
                "problem": f"{name} ({shown})" if shown else name, "status": rec["status"]}
         metrics = rec.get("metrics") or {}
         for m in METRICS:
@@ -65,7 +76,9 @@ def ablation_table(directory: Path, solver: str = "pinn") -> pd.DataFrame:
         row["iterations"] = timing.get("iterations")
         row["max_seconds"] = params.get("max_seconds")
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table.attrs["common"] = _label(common) if common else ""
+    return table
 
 
 def ablation_markdown(table: pd.DataFrame) -> str:
@@ -95,6 +108,9 @@ def ablation_markdown(table: pd.DataFrame) -> str:
         lines.append("| " + " | ".join([option] + cells) + " |")
     budgets = sorted(set(table["max_seconds"].dropna()))
     note = f"\nBudget (max_seconds): {', '.join(f'{b:g}' for b in budgets)} s; one thread per run.\n"
+    if table.attrs.get("common"):
+        note += (f"Every run has {table.attrs['common']}, which today's defaults do not; the "
+                 f"labels leave it out.\n")
     failed = table[table["status"] != "ok"]
     if len(failed):
         note += f"Runs not ok: {len(failed)} ({', '.join(failed['option'])}).\n"

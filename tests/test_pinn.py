@@ -503,6 +503,26 @@ def test_lbfgs_share_and_float64_finish():
 
 
 @needs_deepxde
+def test_lbfgs_finish_ends_at_the_budget():
+    """L-BFGS runs in chunks between two looks at the clock; the chunks near the end are sized
+    to the seconds left, so the finish does not overshoot max_seconds by a whole chunk (at d = 2
+    one 50-iteration chunk took 10 s of a 60-s budget)."""
+    from solvers.pinn.trainer import LBFGS_FIRST_CHUNK
+
+    problem = problems.get("harmonic_1d")
+    budget = 4.0
+    solver = quick_run(problem, iterations=10**7, max_seconds=budget, lbfgs_iterations=10**6,
+                       lbfgs_share=0.5, lbfgs_dtype="float64", num_domain=4000, width=32,
+                       depth=3)
+    res = solver.result
+    assert res["stopped"] == "max_seconds" and res["lbfgs_iterations"] > LBFGS_FIRST_CHUNK
+    per_iteration = res["lbfgs_s"] / res["lbfgs_iterations"]
+    # at most one iteration too many (sized from the last chunk's pace), and DeepXDE's loss
+    # evaluation after a chunk
+    assert res["train_s"] <= budget + 2 * per_iteration + 0.2, (res["train_s"], per_iteration)
+
+
+@needs_deepxde
 def test_time_limits():
     problem = problems.get("harmonic_1d")
     many = {"iterations": 10**7}
@@ -548,7 +568,27 @@ def test_ablation_table_labels_runs_by_what_differs_from_the_defaults(tmp_path):
     lines = text.splitlines()
     assert lines[0].startswith("| option | harmonic_1d var_rel_l2 | harmonic_1d mean_rel_l2")
     assert lines[2].startswith("| (defaults) | 0.05 |") and lines[3].startswith("| causal_eps=1 | 0.2 |")
-    assert "60 s" in text
+    assert "60 s" in text and "Every run has" not in text
+
+
+def test_ablation_table_states_a_difference_every_run_shares_once(tmp_path):
+    """A default changed after the ablation ran: the rows keep their labels, the note says it."""
+    import json
+
+    from harness.ablation import ablation_markdown, ablation_table
+    from harness.records import SCHEMA
+
+    defaults = Pinn().params.params()
+    old = {"adaptive_every": defaults["adaptive_every"] + 7}
+    for i, change in enumerate([old, dict(old, causal_eps=1.0)]):
+        rec = {"schema": SCHEMA, "run_id": f"r{i}", "status": "ok",
+               "problem": {"name": "harmonic_1d", "params": {"d": 1}},
+               "solver": {"name": "pinn", "params": dict(defaults, **change)},
+               "metrics": {"var_rel_l2": 0.1}, "timing": {"train_s": 60.0, "iterations": 100}}
+        (tmp_path / f"r{i}.json").write_text(json.dumps(rec))
+    table = ablation_table(tmp_path)
+    assert sorted(table["option"]) == ["(defaults)", "causal_eps=1"]
+    assert f"Every run has adaptive_every={old['adaptive_every']}," in ablation_markdown(table)
 
 
 def test_adaptive_sampling_auto_is_rad_where_the_points_are_sparse():

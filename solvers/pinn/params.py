@@ -82,7 +82,9 @@ class PinnParams(Parametrized):
         20.0, "adaptive_sampling='auto' uses 'rad' below this many PDE points per space-time "
               "axis, num_domain^(1/(d+1)): 1000 fixed points overfit at d = 2 (10 per axis), "
               "not at d = 1 (32 per axis), measured", lo=0.0)
-    adaptive_every: int = param(500, "Adam steps between two adaptive resamplings", lo=1)
+    adaptive_every: int = param(
+        100, "Adam steps between two adaptive resamplings (every 500 never came within the "
+             "default profile's 60 s at d = 2: 310 Adam steps; measured)", lo=1)
     adaptive_k: float = param(1.0, "exponent k of p ~ |R|^(2k) / mean + c", lo=0.0)
     adaptive_c: float = param(1.0, "uniform part c of p ~ |R|^(2k) / mean + c", lo=0.0)
     adaptive_candidates: int = param(4, "candidates per PDE point of the adaptive sampling",

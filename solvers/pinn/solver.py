@@ -281,6 +281,7 @@ class Pinn(Solver):
             "energy_shift": self.energy_shift,
             "adam_iterations": res["adam_iterations"],
             "lbfgs_iterations": res["lbfgs_iterations"],
+            "lbfgs_s": res["lbfgs_s"],
             "stopped": res["stopped"],
             "worker_train_s": res["train_s"],
             "final_loss": res["final_loss"],

@@ -21,8 +21,25 @@ from .physics import Ansatz, causal_weights, residual, residual_scale
 
 __all__ = ["Trainer"]
 
-#: L-BFGS iterations between two checks of the clock.
+#: L-BFGS iterations between two checks of the clock (at most; fewer near the budget's end).
 LBFGS_CHUNK = 50
+#: L-BFGS iterations of the first chunk, whose seconds size the next ones (DeepXDE reads a
+#: chunk of one iteration as convergence), and the most a chunk may grow on the one before.
+LBFGS_FIRST_CHUNK = 2
+LBFGS_GROWTH = 4
+
+
+#: The most loss evaluations of one strong-Wolfe line search in torch's L-BFGS (its default
+#: ``max_ls``, which DeepXDE does not change).
+LINE_SEARCH_EVALUATIONS = 25
+
+
+def lbfgs_evaluations(iterations: int) -> int:
+    """Loss evaluations allowed to a chunk of L-BFGS ``iterations``: DeepXDE's ratio 1.25, plus
+    the evaluation torch's L-BFGS makes before its first iteration and room for one whole line
+    search.  Without them a short chunk can stop after one iteration, which DeepXDE reads as
+    convergence: training would end early, labelled complete."""
+    return int(1.25 * iterations) + 1 + LINE_SEARCH_EVALUATIONS
 
 
 class Trainer:
@@ -270,6 +287,7 @@ class Trainer:
                 self.lbfgs_until = lbfgs_until
                 self.stop_after = stop_after
                 self.t0 = 0.0
+                self.last_step = 0
 
             def on_batch_begin(self):
                 self.t0 = time.perf_counter()
@@ -297,12 +315,29 @@ class Trainer:
                         and own_seconds(time.perf_counter()) >= self.stop_after):
                     state["adam_budget"] = True
                     self.model.stop_training = True
-                if self.lbfgs_until is not None:
-                    # DeepXDE runs whole chunks; the last one must not overshoot the count
-                    left = self.lbfgs_until - int(self.model.train_state.step)
-                    group = self.model.opt.param_groups[0]
-                    group["max_iter"] = max(1, min(group["max_iter"], left))
-                    group["max_eval"] = int(1.25 * group["max_iter"])
+                if self.lbfgs_until is not None and not self.model.stop_training:
+                    self._size_lbfgs_chunk(step, now)
+                self.last_step = step
+
+            def _size_lbfgs_chunk(self, step: int, now: float) -> None:
+                """DeepXDE runs whole chunks of L-BFGS iterations between two callbacks: the
+                next one must overshoot neither the count nor the training seconds.  A chunk's
+                iterations are sized from the last chunk's seconds per iteration (at d = 2 a
+                50-iteration chunk took about 10 s, a sixth of a 60-s budget)."""
+                group = self.model.opt.param_groups[0]
+                done = step - self.last_step
+                size = min(LBFGS_CHUNK, LBFGS_GROWTH * max(done, 1), self.lbfgs_until - step)
+                if done > 0:
+                    fits = ((p["max_seconds"] - own_seconds(time.perf_counter()))
+                            / ((now - self.t0) / done))
+                    if fits < 1.0:
+                        state["stopped"] = "max_seconds"
+                        self.model.stop_training = True
+                        return
+                    size = min(size, int(fits))
+                # DeepXDE takes a chunk of exactly one iteration for convergence and stops
+                group["max_iter"] = max(2, size)
+                group["max_eval"] = lbfgs_evaluations(group["max_iter"])
 
         callbacks = [Clock(record=True, stop_after=adam_seconds)]
         if p["resample_every"] > 0:
@@ -312,6 +347,7 @@ class Trainer:
         if p["loss_balance"] == "grad_norm":
             callbacks.append(self._balance_callback())
         adam = lbfgs = 0
+        lbfgs_s = 0.0
         if p["iterations"] > 0:
             model.train(iterations=p["iterations"], display_every=p["log_every"],
                         callbacks=callbacks, verbose=0)
@@ -326,12 +362,17 @@ class Trainer:
             self.causal["active"] = False
             opt_config.set_LBFGS_options(maxiter=p["lbfgs_iterations"])
             # DeepXDE fixes the iterations per L-BFGS call at import; check the clock more often
-            opt_config.LBFGS_options["iter_per_step"] = min(LBFGS_CHUNK, p["lbfgs_iterations"])
-            opt_config.LBFGS_options["fun_per_step"] = int(
-                1.25 * opt_config.LBFGS_options["iter_per_step"])
+            # (a short first chunk measures the pace, the callback sizes the next ones)
+            opt_config.LBFGS_options["iter_per_step"] = min(LBFGS_FIRST_CHUNK,
+                                                            p["lbfgs_iterations"])
+            opt_config.LBFGS_options["fun_per_step"] = lbfgs_evaluations(
+                opt_config.LBFGS_options["iter_per_step"])
             model.compile("L-BFGS", loss=self.losses, loss_weights=list(model.loss_weights))
-            model.train(callbacks=[Clock(record=False, lbfgs_until=adam + p["lbfgs_iterations"])],
-                        verbose=0)
+            finish = Clock(record=False, lbfgs_until=adam + p["lbfgs_iterations"])
+            finish.last_step = adam
+            t_lbfgs = time.perf_counter()
+            model.train(callbacks=[finish], verbose=0)
+            lbfgs_s = time.perf_counter() - t_lbfgs
             lbfgs = int(model.train_state.step) - adam
         elapsed = time.perf_counter() - started
         if self._nan():
@@ -367,6 +408,7 @@ class Trainer:
             "iteration_times": iteration_times,
             "adam_iterations": adam,
             "lbfgs_iterations": lbfgs,
+            "lbfgs_s": lbfgs_s,
             "stopped": state["stopped"],
             "train_s": elapsed,
             "final_loss": dict(zip(self.loss_names, map(float, losses[-1])))
