@@ -447,6 +447,9 @@ def test_lbfgs_after_adam_and_resampling_run_their_counts():
     solver = quick_run(problem, lbfgs_iterations=30)
     assert solver.result["adam_iterations"] == QUICK["iterations"]
     assert solver.result["lbfgs_iterations"] == 30 and solver.iterations == QUICK["iterations"] + 30
+    # the chunks (2, then up to 4x the last) never leave the single iteration that DeepXDE
+    # would take for convergence
+    assert quick_run(problem, lbfgs_iterations=11).result["lbfgs_iterations"] == 11
     assert set(solver.history["optimizer"]) == {"adam", "lbfgs"}
     resampled = quick_run(problem, resample_every=10, distribution="pseudo",
                           initial_condition="loss", walls="transform")

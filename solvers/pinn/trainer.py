@@ -326,7 +326,8 @@ class Trainer:
                 50-iteration chunk took about 10 s, a sixth of a 60-s budget)."""
                 group = self.model.opt.param_groups[0]
                 done = step - self.last_step
-                size = min(LBFGS_CHUNK, LBFGS_GROWTH * max(done, 1), self.lbfgs_until - step)
+                left = self.lbfgs_until - step
+                size = min(LBFGS_CHUNK, LBFGS_GROWTH * max(done, 1), left)
                 if done > 0:
                     fits = ((p["max_seconds"] - own_seconds(time.perf_counter()))
                             / ((now - self.t0) / done))
@@ -336,7 +337,11 @@ class Trainer:
                         return
                     size = min(size, int(fits))
                 # DeepXDE takes a chunk of exactly one iteration for convergence and stops
-                group["max_iter"] = max(2, size)
+                # (without counting it): never size one, nor leave one for the last chunk
+                size = max(2, size)
+                if left - size == 1:
+                    size = left
+                group["max_iter"] = size
                 group["max_eval"] = lbfgs_evaluations(group["max_iter"])
 
         callbacks = [Clock(record=True, stop_after=adam_seconds)]
