@@ -287,10 +287,11 @@ class Trainer:
                 self.lbfgs_until = lbfgs_until
                 self.stop_after = stop_after
                 self.t0 = 0.0
-                self.last_step = 0
+                self.step0 = 0
 
             def on_batch_begin(self):
                 self.t0 = time.perf_counter()
+                self.step0 = int(self.model.train_state.step)
 
             def on_batch_end(self):
                 now = time.perf_counter()
@@ -317,7 +318,6 @@ class Trainer:
                     self.model.stop_training = True
                 if self.lbfgs_until is not None and not self.model.stop_training:
                     self._size_lbfgs_chunk(step, now)
-                self.last_step = step
 
             def _size_lbfgs_chunk(self, step: int, now: float) -> None:
                 """DeepXDE runs whole chunks of L-BFGS iterations between two callbacks: the
@@ -325,7 +325,7 @@ class Trainer:
                 iterations are sized from the last chunk's seconds per iteration (at d = 2 a
                 50-iteration chunk took about 10 s, a sixth of a 60-s budget)."""
                 group = self.model.opt.param_groups[0]
-                done = step - self.last_step
+                done = step - self.step0
                 left = self.lbfgs_until - step
                 size = min(LBFGS_CHUNK, LBFGS_GROWTH * max(done, 1), left)
                 if done > 0:
@@ -373,10 +373,9 @@ class Trainer:
             opt_config.LBFGS_options["fun_per_step"] = lbfgs_evaluations(
                 opt_config.LBFGS_options["iter_per_step"])
             model.compile("L-BFGS", loss=self.losses, loss_weights=list(model.loss_weights))
-            finish = Clock(record=False, lbfgs_until=adam + p["lbfgs_iterations"])
-            finish.last_step = adam
             t_lbfgs = time.perf_counter()
-            model.train(callbacks=[finish], verbose=0)
+            model.train(callbacks=[Clock(record=False, lbfgs_until=adam + p["lbfgs_iterations"])],
+                        verbose=0)
             lbfgs_s = time.perf_counter() - t_lbfgs
             lbfgs = int(model.train_state.step) - adam
         elapsed = time.perf_counter() - started
