@@ -425,6 +425,39 @@ def test_time_grid_resolves_the_problems_own_time_scale():
     assert capped.resolved["steps"] <= 120
 
 
+def test_rate_time_feature_is_the_problems_own_clock():
+    """time_feature=rate on a packet that squeezes mid-run (its time scale varies 5-fold): 0 at
+    t = 0, 1 at T, with derivative 1/tau(t) normalised (autograd against the time scale itself
+    and against a central difference), and training through torch.func runs with it; auto
+    does not choose it."""
+    squeeze = problems.get("harmonic_1d", omega=2.0, hbar=0.05, center=-0.2, sigma2=0.05,
+                           phase=3.0)
+    tau = squeeze.time_scale(np.linspace(0, 1, 4001))
+    assert tau.max() / tau.min() > 4
+    auto = DSM({"iterations": 1})
+    auto.setup(squeeze, times=np.linspace(0, 1, 11), seed=0)
+    assert auto.resolved["time_feature"] == "linear"
+    dsm = DSM({"iterations": 2, "dtype": "float64", "batch": 8, "points": 4,
+               "time_feature": "rate"})
+    dsm.setup(squeeze, times=np.linspace(0, 1, 11), seed=0)
+    assert dsm.resolved["time_feature"] == "rate"
+    net = dsm.net
+    t = torch.tensor([0.0, 0.137, 0.5, 0.731, 1.0], dtype=F64, requires_grad=True)
+    s = net.time_feature(t)
+    assert float(s[0]) == 0.0 and float(s[-1]) == pytest.approx(1.0, abs=1e-12)
+    assert np.all(np.diff(s.detach().numpy()) > 0)
+    (ds,) = torch.autograd.grad(s.sum(), t)
+    z = np.trapezoid(1.0 / tau, dx=1.0 / 4000)
+    rate = 1.0 / squeeze.time_scale(t.detach().numpy()) / z
+    assert np.allclose(ds.numpy()[1:-1], rate[1:-1], rtol=1e-3)
+    h = 1e-5
+    inner = t.detach()[1:-1]
+    central = (net.time_feature(inner + h) - net.time_feature(inner - h)) / (2 * h)
+    assert np.allclose(central.numpy(), ds.numpy()[1:-1], rtol=1e-6)
+    dsm.run(FreeClock())
+    assert dsm.iterations == 2 and np.isfinite(dsm.history["loss"]).all()
+
+
 # --- inputs normalised by the paths' own statistics -------------------------------------------
 def _path_net(d, seed=0, degree=3, initial=None):
     torch.manual_seed(seed)

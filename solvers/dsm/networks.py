@@ -45,6 +45,12 @@ class TwinMLP(nn.Module):
         t_fast of a fast start (a narrow packet's spreading) as much of [0, 1] as the rest.
     t_fast : float or None
         The time scale of a fast start (None: the linear feature).
+    t_rate : (float, sequence of float) or None
+        The time feature as the problem's own clock: ``(h, w)`` with w_k = 1 / tau(k h) the
+        rate of its dynamics on a uniform grid of step h over [0, t_scale]; the feature is
+        the integral of the piecewise-linear rate, int_0^t w / int_0^T w, so equal shares of
+        [0, 1] hold equal numbers of time scales (a squeeze mid-run as much of [0, 1] as the
+        slow rest).  Its derivative is continuous, so du/dt has no jumps.  Excludes t_fast.
     u_cap : float or None
         When given, the osmotic velocity is u_cap tanh(u / u_cap): smooth, unchanged where
         |u| << u_cap, bounded by u_cap near a node of the density, where the true
@@ -69,8 +75,11 @@ class TwinMLP(nn.Module):
                  x_shift: float = 0.0, x_scale: float = 1.0, t_scale: float = 1.0,
                  out_scale: float = 1.0, initial=None, dtype=torch.float32,
                  t_fast: float | None = None, u_cap: float | None = None,
-                 generator: torch.Generator | None = None, path_norm: int = 0):
+                 generator: torch.Generator | None = None, path_norm: int = 0,
+                 t_rate: tuple[float, "list[float]"] | None = None):
         super().__init__()
+        if t_rate is not None and t_fast:
+            raise ValueError("t_rate and t_fast are two time features: give one")
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}")
         self.d, self.width, self.depth = d, width, depth
@@ -80,6 +89,16 @@ class TwinMLP(nn.Module):
         self.u_cap = float(u_cap) if u_cap else None
         self._log_norm = math.log1p(self.t_scale / self.t_fast) if self.t_fast else 1.0
         self.out_scale = float(out_scale)
+        self.t_rate_step = None
+        if t_rate is not None:
+            step, rate = float(t_rate[0]), torch.as_tensor(t_rate[1], dtype=torch.float64)
+            if rate.dim() != 1 or len(rate) < 2 or not bool((rate > 0).all()) or step <= 0:
+                raise ValueError("t_rate: a step > 0 and at least two positive rates")
+            # the integral at the grid points (trapezoids), normalised to 1 at the end
+            cum = torch.cat([rate.new_zeros(1), torch.cumsum(0.5 * step * (rate[1:] + rate[:-1]), 0)])
+            self.t_rate_step = step
+            self.register_buffer("rate", (rate / cum[-1]).to(dtype))
+            self.register_buffer("rate_cum", (cum / cum[-1]).to(dtype))
         self.initial = initial
         sizes = [d + 1] + [width] * depth + [d]
         self.weights = nn.ParameterList()
@@ -146,6 +165,14 @@ class TwinMLP(nn.Module):
 
     def time_feature(self, t: torch.Tensor) -> torch.Tensor:
         """s(t) in [0, 1] (see the class docstring)."""
+        if self.t_rate_step is not None:
+            # the exact integral of the linear rate within the cell k (floor and indexing,
+            # not searchsorted, so that torch.func.vmap batches it)
+            h = self.t_rate_step
+            k = torch.clamp(torch.floor(t.detach() / h).long(), 0, len(self.rate) - 2)
+            dt = t - k.to(t.dtype) * h
+            w0, w1 = self.rate[k], self.rate[k + 1]
+            return self.rate_cum[k] + w0 * dt + 0.5 * (w1 - w0) * dt * dt / h
         if self.t_fast is None:
             return t / self.t_scale
         return torch.log1p(t / self.t_fast) / self._log_norm

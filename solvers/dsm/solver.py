@@ -78,8 +78,12 @@ class DSM(Solver):
                                   "nodes where u diverges (0: no bound)", lo=0.0)
         time_feature: str = param("auto", "the networks' time input: linear t/T; log: "
                                           "log(1 + t/tau0) stretching a fast start of time scale "
-                                          "tau0; auto: log where tau0 < T / 20",
-                                  choices=("auto", "linear", "log"))
+                                          "tau0; rate: the problem's own clock, the integral of "
+                                          "1/tau(t), for a squeeze mid-run (two squeezing "
+                                          "packets: 0.24 and 0.078 against linear's 0.26 and "
+                                          "0.085, so auto does not choose it); auto: log where "
+                                          "tau0 < T / 20",
+                                  choices=("auto", "linear", "log", "rate"))
         x_norm: str = param("auto", "the networks' space input: box: (x - c) / L from the "
                                     "problem's grid box; paths: (x - mu(t)) / s(t) from the "
                                     "training paths' own mean and spread at each time (for a "
@@ -179,10 +183,12 @@ class DSM(Solver):
             initial = lambda xu, xv: (problem.u0(xu), problem.v0(xv))  # noqa: E731
         grid, tau0 = self._time_grid(problem)
         scale = self._velocity_scale(problem)
-        t_fast = None
-        if p.time_feature == "log" or (p.time_feature == "auto"
-                                       and tau0 < problem.t_final / 20):
-            t_fast = tau0
+        feature = self._time_feature(problem, tau0)
+        t_fast = tau0 if feature == "log" else None
+        t_rate = None
+        if feature == "rate":
+            probe = np.linspace(0.0, problem.t_final, 4001)
+            t_rate = (float(probe[1]), (1.0 / problem.time_scale(probe)).tolist())
         x_norm = p.x_norm
         if x_norm == "auto":
             x_norm = "paths" if t_fast else "box"
@@ -194,7 +200,7 @@ class DSM(Solver):
             problem.d, p.width, p.depth, p.activation,
             x_shift=float(centre.mean()), x_scale=float(half.mean()) / 3.0,
             t_scale=problem.t_final, out_scale=scale,
-            initial=initial, dtype=self.dtype, generator=init, t_fast=t_fast,
+            initial=initial, dtype=self.dtype, generator=init, t_fast=t_fast, t_rate=t_rate,
             u_cap=p.u_cap * scale if p.u_cap else None,
             path_norm=p.norm_degree if x_norm == "paths" else 0).to(self.device)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=p.lr)
@@ -207,13 +213,20 @@ class DSM(Solver):
                          torch.tensor((tau / tau.max()) ** 2, dtype=self.dtype,
                                       device=self.device))
         self.resolved = {"steps": len(grid) - 1, "min_dt": float(np.min(np.diff(grid))),
-                         "time_scale_0": tau0, "time_feature": "log" if t_fast else "linear",
+                         "time_scale_0": tau0, "time_feature": feature,
                          "divergence": self.divergence, "velocity_scale": self.net.out_scale,
                          "x_norm": x_norm}
         self.prior_train_s = 0.0  # training seconds before a resume
         self.history = {"loss": [], "loss_u": [], "loss_v": [], "loss_0": [], "lr": []}
         if p.resume:
             self._load_checkpoint()
+
+    def _time_feature(self, problem, tau0: float) -> str:
+        """The time feature ``time_feature`` resolves to (see its parameter)."""
+        p = self.params
+        if p.time_feature != "auto":
+            return p.time_feature
+        return "log" if tau0 < problem.t_final / 20 else "linear"
 
     def _time_grid(self, problem) -> tuple[list[float], float]:
         """The training grid resolving the problem's time scale (see :func:`time_grid`), with
