@@ -181,14 +181,14 @@ class DSM(Solver):
         initial = None
         if p.initial_condition == "built_in":
             initial = lambda xu, xv: (problem.u0(xu), problem.v0(xv))  # noqa: E731
-        grid, tau0 = self._time_grid(problem)
+        probe = np.linspace(0.0, problem.t_final, 4001)
+        scales = problem.time_scale(probe)
+        grid = self._time_grid(problem, probe, scales)
+        tau0 = float(scales[0])
         scale = self._velocity_scale(problem)
         feature = self._time_feature(problem, tau0)
         t_fast = tau0 if feature == "log" else None
-        t_rate = None
-        if feature == "rate":
-            probe = np.linspace(0.0, problem.t_final, 4001)
-            t_rate = (float(probe[1]), (1.0 / problem.time_scale(probe)).tolist())
+        t_rate = (float(probe[1]), (1.0 / scales).tolist()) if feature == "rate" else None
         x_norm = p.x_norm
         if x_norm == "auto":
             x_norm = "paths" if t_fast else "box"
@@ -228,12 +228,10 @@ class DSM(Solver):
             return p.time_feature
         return "log" if tau0 < problem.t_final / 20 else "linear"
 
-    def _time_grid(self, problem) -> tuple[list[float], float]:
-        """The training grid resolving the problem's time scale (see :func:`time_grid`), with
-        at most ``max_steps`` steps, and the time scale at t = 0."""
+    def _time_grid(self, problem, probe: np.ndarray, scales: np.ndarray) -> list[float]:
+        """The training grid resolving the problem's time scale ``scales`` at times ``probe``
+        (see :func:`time_grid`), with at most ``max_steps`` steps."""
         p = self.params
-        probe = np.linspace(0.0, problem.t_final, 4001)
-        scales = problem.time_scale(probe)
         tau = float(np.min(scales))
         per = p.steps_per_scale
         grid = time_grid(problem.t_final, p.steps, tau if per else None, per,
@@ -242,7 +240,7 @@ class DSM(Solver):
             per = max(1, int(per * p.max_steps / (len(grid) - 1)))
             grid = time_grid(problem.t_final, p.steps, tau, per,
                              local=lambda t: float(np.interp(t, probe, scales)))
-        return grid, float(scales[0])
+        return grid
 
     def _velocity_scale(self, problem) -> float:
         """A typical speed: sqrt(2 E / (m d)) with E the initial energy (Monte Carlo)."""

@@ -79,9 +79,8 @@ class _Handler:
         # a run takes minutes (771 s for the neural ansatz at d = 4): a bar over the record
         # times on the inherited stderr, shown on a terminal only (as DSM's)
         from tqdm.auto import tqdm
-        bar = tqdm(total=len(eng.times), initial=len(eng.records), unit="record",
-                   desc=f"tvmc d={eng.d}", leave=False, disable=None)
-        try:
+        with tqdm(total=len(eng.times), initial=len(eng.records), unit="record",
+                  desc=f"tvmc d={eng.d}", leave=False, disable=None) as bar:
             while not eng.done:
                 if deadline is not None and eng.records and time.perf_counter() > deadline:
                     stopped = "max_seconds"
@@ -96,8 +95,6 @@ class _Handler:
                 record_s.append(time.perf_counter() - t0)
                 steps.append(eng.steps - before)
                 bar.update(1)
-        finally:
-            bar.close()
         result = eng.result()
         result.update(stopped=stopped, run_seconds=time.perf_counter() - started,
                       record_seconds=record_s, record_steps=steps,
